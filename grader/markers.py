@@ -1,0 +1,44 @@
+"""The authoring vocabulary, defined once.
+
+Every marker, tag, metadata key and stub string that authors, the generator, the grader
+and the tests use comes from this module. Nothing else spells them out.
+"""
+
+from __future__ import annotations
+
+import re
+
+# --- code markers inside solution cells -------------------------------------------------
+BEGIN_SOLUTION = "# BEGIN SOLUTION"
+END_SOLUTION = "# END SOLUTION"
+SOLUTION_SUFFIX = "# SOLUTION"
+#: what a solution region becomes in the learner's stub (indented like the marker)
+CODE_STUB = 'raise NotImplementedError("exercise not done yet: replace this line with your code")'
+
+# --- cell roles (notebook cell tags) ----------------------------------------------------
+TAG_EXERCISE = "exercise"
+TAG_CHECK = "check"
+TAG_HIDDEN_CHECK = "hidden-check"
+TAG_PARAMETERS = "parameters"
+GRADED_TAGS = (TAG_CHECK, TAG_HIDDEN_CHECK)
+
+# --- cell and notebook metadata ---------------------------------------------------------
+#: cell metadata namespace: ``cell.metadata["grader"] = {"id": "3.2", "points": 2}``
+META_GRADER = "grader"
+META_ID = "id"
+META_POINTS = "points"
+#: notebook metadata: ``nb.metadata["grader"] = {"exercise": "03-data-assumptions", ...}``
+META_EXERCISE = "exercise"
+META_GENERATED = "generated"
+
+#: the first line of every check cell: ``# Check 3.2: the split keeps customers together``
+CHECK_TITLE = re.compile(r"^#\s*Check\s+(?P<id>\d+(?:\.\d+)*)\s*:\s*(?P<name>\S.*?)\s*$")
+
+# --- lesson notebooks (papermill) -------------------------------------------------------
+PROFILE_PARAMETER = "profile"
+PROFILES = ("smoke", "full")
+DEFAULT_PROFILE = "full"
+
+# --- environment variables (one prefix per package) -------------------------------------
+ENV_PREFIX = "GRADER_"
+MLCOURSE_ENV_PREFIX = "MLCOURSE_"
