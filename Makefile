@@ -11,15 +11,27 @@ PORT   ?= 8000
 HOST   ?= 127.0.0.1
 PROFILE ?= full
 
-.PHONY: setup serve site test lint typecheck bench clean
+.PHONY: setup system-packages serve site test lint typecheck bench clean
 
 setup: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
+	@$(MAKE) --no-print-directory system-packages
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing the course environment into $(VENV) (first time: a few minutes)"
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
+
+# What the grading sandbox needs from Debian, installed only when missing (root + apt-get).
+SYSTEM_PACKAGES := bubblewrap libseccomp2
+system-packages:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "warning: missing$$missing (needed for sandboxed grading; see grader doctor)"; fi; \
+	fi
 
 site: $(STAMP)
 	@$(BIN)/grader book --profile $(PROFILE)

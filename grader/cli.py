@@ -39,7 +39,9 @@ def _cmd_book(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from grader import serve
 
-    serve.serve(settings)
+    with serve.make_server(settings) as server:
+        print(f"serving the course at {serve.url(server)} (Ctrl-C to stop)", flush=True)
+        server.serve_forever()
     return 0
 
 
@@ -80,12 +82,25 @@ def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     return verify.exit_code(report)
 
 
+def _cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from grader import sandbox
+
+    findings = sandbox.doctor()
+    for finding in findings:
+        print(f"  {'ok ' if finding.ok else 'NO '} {finding.name}: {finding.detail}")
+    available, reason = sandbox.sandbox_available()
+    print("sandboxed grading: available" if available else f"sandboxed grading: NOT available ({reason})")
+    return 0 if available else sandbox.SandboxUnavailable.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grader", description="Course platform: lessons, site and autograder.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("lessons", help="execute lesson notebooks with papermill (cached)")
-    p.add_argument("names", nargs="*", metavar="NAME", help="lesson ids, e.g. 00-learning-ml-engineering (default: all)")
+    p.add_argument(
+        "names", nargs="*", metavar="NAME", help="lesson ids, e.g. 00-learning-ml-engineering (default: all)"
+    )
     p.add_argument("--profile", choices=markers.PROFILES, default=markers.DEFAULT_PROFILE)
     p.add_argument("--force", action="store_true", help="re-execute even when the cache is fresh")
     p.set_defaults(handler=_cmd_lessons)
@@ -120,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ids", nargs="*", metavar="ID")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_verify)
+
+    p = sub.add_parser("doctor", help="report what isolation the grading sandbox has on this machine")
+    p.set_defaults(handler=_cmd_doctor)
     return parser
 
 

@@ -8,7 +8,8 @@
      ├── LessonFailed           5  a lesson notebook raised or timed out under papermill
      ├── BookBuildFailed        6  Jupyter Book reported an error (broken reference, bad toc…)
      ├── StaleExercises         7  exercises/ is not what solutions/ generates
-     └── VerificationFailed     8  an exercise's solution, stub or re-runs do not verify
+     ├── VerificationFailed     8  an exercise's solution, stub or re-runs do not verify
+     └── SandboxUnavailable    10  no grading sandbox can be built here (see `grader doctor`)
 
 Library code raises these; only ``grader.cli`` turns them into messages and exit codes.
 Messages name the place and the fix.
@@ -53,3 +54,7 @@ class StaleExercises(GraderError):
 
 class VerificationFailed(GraderError):
     exit_code = 8
+
+
+class SandboxUnavailable(GraderError):
+    exit_code = 10
