@@ -65,12 +65,14 @@ def parse_notebook(data: bytes, *, name: str, max_bytes: int = DEFAULT_MAX_BYTES
             f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
             "upload the .ipynb file that Jupyter saved, not a copy edited by hand"
         ) from None
-    if not isinstance(raw, dict) or "cells" not in raw or "nbformat" not in raw:
+    if not isinstance(raw, dict) or "nbformat" not in raw:
         raise InvalidNotebook(f"{name}: JSON but not a Jupyter notebook (no 'cells' or 'nbformat' field)")
     if raw.get("nbformat") != 4:
         raise InvalidNotebook(
             f"{name}: notebook format {raw.get('nbformat')!r} is not supported; save it with Jupyter 4.x or later"
         )
+    if "cells" not in raw:
+        raise InvalidNotebook(f"{name}: JSON but not a Jupyter notebook (no 'cells' or 'nbformat' field)")
     try:
         nb = nbformat.reads(text, as_version=4)
         nbformat.validate(nb)

@@ -39,9 +39,39 @@ class Settings:
     cell_timeout_s: float = 300.0
     #: parallel lesson executions
     lesson_jobs: int = 1
+    #: wall-clock limit for grading one submission (all cells, kernel start included), seconds
+    grading_timeout_s: float = 900.0
+    #: the kernelspec grading kernels start from (a submission's own kernelspec is ignored)
+    kernel_name: str = "python3"
     #: port of ``grader serve`` / ``make serve``
     port: int = 8000
     host: str = "127.0.0.1"
+
+    # --- grader service: store, queue, API (see grader/service.py) -------------------------
+    #: the service's own files (the SQLite store); None: ``$XDG_DATA_HOME/mlcourse-grader``
+    #: (``~/.local/share/mlcourse-grader``), outside ``_build`` so ``make clean`` keeps the grades
+    data_dir: Path | None = None
+    #: SQLAlchemy URL of the store; None: SQLite in ``service_dir``. Scale-out:
+    #: ``postgresql+psycopg://user@host:5432/db``
+    database_url: str | None = None
+    #: Celery broker (``amqp://…`` or ``redis://…``); None: the embedded queue only
+    broker_url: str | None = None
+    #: largest notebook upload accepted, MB
+    max_upload_mb: float = 5.0
+    #: submissions one learner may make per minute (stops guessing hidden answers by brute force)
+    submissions_per_minute: int = 10
+    #: jobs waiting in the queue beyond which new submissions are refused (503, Retry-After)
+    max_queued: int = 1000
+    #: how long a worker's claim on a job lasts, seconds; renewed every third of it while grading
+    lease_s: float = 60.0
+    #: grading attempts before a job that keeps failing for infrastructure reasons is dead-lettered
+    max_attempts: int = 3
+    #: how often an idle embedded worker looks for a job, seconds
+    worker_poll_s: float = 0.5
+    #: embedded grading workers started by ``grader service``
+    service_workers: int = 2
+    #: the grade function, ``module:function`` with the signature of ``grader.grading.grade_notebook``
+    grade_function: str = "grader.grading:grade_notebook"
 
     # --- derived locations -----------------------------------------------------------
     @property
@@ -71,6 +101,14 @@ class Settings:
         return self.build_dir / "html"
 
     @property
+    def service_dir(self) -> Path:
+        """The grader service's files: ``data_dir``, else ``$XDG_DATA_HOME/mlcourse-grader``."""
+        if self.data_dir is not None:
+            return self.data_dir
+        xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return Path(xdg) / "mlcourse-grader"
+
+    @property
     def bundle_dir(self) -> Path:
         """Grading bundles (hidden checks, reference outputs): never shipped to learners."""
         return self.build_dir / "grading"
@@ -80,8 +118,21 @@ _ENV_FIELDS = {
     "lesson_timeout_s": float,
     "cell_timeout_s": float,
     "lesson_jobs": int,
+    "grading_timeout_s": float,
+    "kernel_name": str,
     "port": int,
     "host": str,
+    "data_dir": Path,
+    "database_url": str,
+    "broker_url": str,
+    "max_upload_mb": float,
+    "submissions_per_minute": int,
+    "max_queued": int,
+    "lease_s": float,
+    "max_attempts": int,
+    "worker_poll_s": float,
+    "service_workers": int,
+    "grade_function": str,
 }
 
 

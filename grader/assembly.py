@@ -1,0 +1,86 @@
+"""Assembling the notebook that is graded: the reference's cells, the learner's exercise code.
+
+Every cell comes from the bundle's template (the solution's structure, hidden checks included,
+reference outputs on graded cells), except the *source* of each ``exercise`` cell, which is
+taken from the submission's code cell with the same nbformat cell id — or, failing that, from
+its exercise cell with the same ``metadata.grader.id``; the first match wins. An exercise cell
+the submission lacks keeps the stub (it raises ``NotImplementedError``).
+
+So moving, duplicating, deleting or adding cells cannot break grading, and nothing else the
+submission holds is used: not its check cells, not its outputs, not its kernelspec or metadata.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from nbformat import NotebookNode
+
+from grader import authoring, markers
+from grader.errors import InvalidNotebook
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """The notebook to run, and which exercise cells came from the submission."""
+
+    notebook: NotebookNode
+    #: labels ("exercise 0.1") of exercise cells filled with the learner's code
+    matched: tuple[str, ...]
+    #: labels of exercise cells the submission lacks (left as stubs)
+    missing: tuple[str, ...]
+
+
+def _grader_id(cell: NotebookNode) -> object:
+    meta = cell.get("metadata", {}).get(markers.META_GRADER)
+    return meta.get(markers.META_ID) if isinstance(meta, dict) else None
+
+
+def learner_cell(submission: NotebookNode, reference: NotebookNode) -> NotebookNode | None:
+    """The submission's code cell that holds the learner's version of ``reference`` (an exercise cell)."""
+    code = [cell for cell in submission.cells if cell.get("cell_type") == "code"]
+    wanted_id = reference.get("id")
+    if wanted_id:
+        for cell in code:
+            if cell.get("id") == wanted_id:
+                return cell
+    wanted_grader_id = _grader_id(reference)
+    if wanted_grader_id is not None:
+        for cell in code:
+            if authoring.cell_role(cell) == markers.TAG_EXERCISE and _grader_id(cell) == wanted_grader_id:
+                return cell
+    return None
+
+
+def learner_source(cell: NotebookNode) -> str:
+    """A cell's source as text that can be written back out (lone surrogates become U+FFFD)."""
+    source = cell.get("source", "")
+    text = "".join(source) if isinstance(source, list) else str(source)
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def assemble(template: NotebookNode, submission: NotebookNode, *, name: str, exercise: str) -> Assembly:
+    """The grading notebook for ``submission``.
+
+    Raises:
+        InvalidNotebook: the template has exercise cells and the submission matches none of
+            them (it is another exercise, or a notebook rebuilt from scratch).
+    """
+    nb = copy.deepcopy(template)
+    matched, missing = [], []
+    for _, cell in authoring.exercise_cells(nb):
+        found = learner_cell(submission, cell)
+        label = authoring.exercise_label(cell)
+        if found is None:
+            missing.append(label)
+        else:
+            cell.source = learner_source(found)
+            matched.append(label)
+    if missing and not matched:
+        raise InvalidNotebook(
+            f"{name}: this looks like a different exercise: none of its cells match the exercise cells of "
+            f"{exercise!r} (cells are matched by their id); submit the notebook made from "
+            f"exercises/{exercise}.ipynb, or name the right exercise with --exercise"
+        )
+    return Assembly(nb, tuple(matched), tuple(missing))

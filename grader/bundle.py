@@ -1,0 +1,231 @@
+"""The grading bundle of one exercise: hidden checks and reference outputs, never shipped.
+
+``build_bundle(settings, "00-learning-ml-engineering")`` runs ``solutions/<id>.ipynb`` through
+the grading runner itself (:func:`grader.runner.run_notebook`: pytest + nbval, a fresh kernel,
+the same sanitizers), so reference outputs come from exactly the pipeline that grades. It keeps
+a **template**: the solution's cells in order, hidden checks included, every exercise cell's
+source replaced by the learner stub, and each graded cell carrying its reference outputs.
+Grading fills the template's exercise cells with the learner's code (:mod:`grader.grading`).
+
+Bundles live in ``settings.bundle_dir / <id>/`` (``_build/grading/``, never in ``exercises/``
+or the site) and are rebuilt when the solution file, the grader version or the kernel change.
+
+Raises :class:`~grader.errors.AuthoringError` when the solution breaks the authoring rules,
+fails one of its own checks, or has a hidden check that prints nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+import grader
+from grader import authoring, markers
+from grader.comparison import DEFAULT_TOLERANCE, Tolerance, comparable_lines
+from grader.errors import AuthoringError, GraderError, InvalidNotebook, UsageError
+from grader.notebooks import parse_notebook, read_notebook, write_notebook
+from grader.runner import RunOutcome, run_notebook
+from grader.settings import Settings
+
+TEMPLATE_NAME = "template.ipynb"
+META_NAME = "bundle.json"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """What grading one exercise needs."""
+
+    exercise: str
+    #: the solution's cells with stubbed exercise sources and reference outputs on graded cells
+    template: NotebookNode
+    #: the graded cells (visible and hidden checks), in order
+    checks: tuple[authoring.GradedCell, ...]
+    #: sha256 over the solution file, the grader version and the kernel name
+    key: str
+    path: Path
+    tolerance: Tolerance = DEFAULT_TOLERANCE
+
+    @property
+    def max_score(self) -> float:
+        return sum(check.points for check in self.checks)
+
+
+def known_exercises(settings: Settings) -> list[str]:
+    """Exercise ids: the stems of ``solutions/*.ipynb``."""
+    return sorted(p.stem for p in settings.solutions_dir.glob("*.ipynb"))
+
+
+def bundle_key(solution: bytes, *, kernel_name: str) -> str:
+    digest = hashlib.sha256()
+    for part in (grader.__version__.encode(), kernel_name.encode(), solution):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
+
+
+def _where(exercise: str, index: int, title: str | None = None) -> str:
+    return f"solutions/{exercise}.ipynb, cell {index + 1}" + (f" ({title})" if title else "")
+
+
+def reference_notebook(solution: NotebookNode) -> NotebookNode:
+    """The solution as the reference run executes it: outputs cleared, metadata minimal."""
+    nb = copy.deepcopy(solution)
+    nb.metadata = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def _check_reference(exercise: str, solution: NotebookNode, checks: list[authoring.GradedCell],
+                     outcome: RunOutcome) -> None:
+    titles = {check.index: f"Check {check.check_id}" for check in checks}
+    for index, cell in enumerate(solution.cells):
+        if cell.cell_type != "code":
+            continue
+        record = outcome.cells.get(index)
+        where = _where(exercise, index, titles.get(index))
+        if record is None:
+            raise AuthoringError(
+                f"{where}: the reference run never reached this cell "
+                f"({'killed at the wall-clock limit' if outcome.killed else 'the runner stopped early'}); "
+                f"make the solution run in well under the limits (cell timeout, grading timeout)"
+            )
+        if record["status"] == "passed":
+            continue
+        reason = record.get("reason")
+        if reason == "error":
+            detail = record.get("last_line") or record.get("ename", "an exception")
+        elif reason == "timeout":
+            detail = "timed out"
+        elif reason in ("kernel-died", "stopped"):
+            detail = "the kernel died"
+        else:
+            detail = f"the runner failed ({record.get('detail', reason)})"
+        what = "the solution fails its own check" if index in titles else "the solution raises here"
+        raise AuthoringError(f"{where}: {what}: {detail}; fix the solution so that every cell runs cleanly")
+    for check in checks:
+        outputs = outcome.cells[check.index].get("outputs", [])
+        if check.hidden and not comparable_lines(outputs):
+            raise AuthoringError(
+                f"{_where(exercise, check.index, f'Check {check.check_id}')}: hidden check prints nothing; "
+                "hidden checks must print the values they compare, because assert-only checks can be "
+                "defeated by learner code"
+            )
+
+
+def make_template(exercise: str, solution: NotebookNode, outcome: RunOutcome) -> NotebookNode:
+    """The grading template: stubbed exercise sources, reference outputs on graded cells only."""
+    template = reference_notebook(solution)
+    template.metadata = {markers.META_GRADER: {markers.META_EXERCISE: exercise}}
+    for index, cell in enumerate(template.cells):
+        role = authoring.cell_role(cell)
+        if role == markers.TAG_EXERCISE:
+            cell.source = authoring.strip_solution(cell.source, where=_where(exercise, index))
+        elif role in markers.GRADED_TAGS:
+            outputs = outcome.cells[index].get("outputs", [])
+            cell.outputs = [nbformat.from_dict(output) for output in outputs]
+            for output in cell.outputs:
+                if output.get("output_type") == "execute_result":
+                    output.setdefault("execution_count", 1)
+                    output.setdefault("metadata", {})
+                elif output.get("output_type") == "display_data":
+                    output.setdefault("metadata", {})
+            cell.execution_count = 1
+    return template
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One builder per bundle at a time (threads and processes alike)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _load(exercise: str, folder: Path, key: str) -> Bundle | None:
+    meta_path, template_path = folder / META_NAME, folder / TEMPLATE_NAME
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("key") != key:
+            return None
+        template = parse_notebook(template_path.read_bytes(), name=str(template_path), max_bytes=1 << 40)
+    except (OSError, ValueError, GraderError):
+        return None
+    return Bundle(exercise, template, tuple(authoring.graded_cells(template)), key, folder)
+
+
+def build_bundle(settings: Settings, exercise_id: str) -> Bundle:
+    """The bundle of one exercise, from the cache when the solution has not changed.
+
+    Raises:
+        UsageError: there is no ``solutions/<exercise_id>.ipynb``.
+        AuthoringError: the solution breaks the rules, fails its own checks, or has a silent hidden check.
+    """
+    solution_path = settings.solutions_dir / f"{exercise_id}.ipynb"
+    if not solution_path.is_file():
+        known = ", ".join(known_exercises(settings)) or "none"
+        raise UsageError(f"no solutions/{exercise_id}.ipynb (known exercises: {known})")
+    data = solution_path.read_bytes()
+    key = bundle_key(data, kernel_name=settings.kernel_name)
+    folder = settings.bundle_dir / exercise_id
+    cached = _load(exercise_id, folder, key)
+    if cached is not None:
+        return cached
+    with _locked(settings.bundle_dir / f".{exercise_id}.lock"):
+        cached = _load(exercise_id, folder, key)  # built by someone else while we waited
+        if cached is not None:
+            return cached
+        return _build(settings, exercise_id, solution_path, key, folder)
+
+
+def _build(settings: Settings, exercise: str, solution_path: Path, key: str, folder: Path) -> Bundle:
+    try:
+        solution = read_notebook(solution_path)
+    except InvalidNotebook as exc:
+        raise AuthoringError(str(exc)) from None
+    authoring.lint(solution, path=f"solutions/{exercise}.ipynb")
+    checks = authoring.graded_cells(solution)
+    outcome = run_notebook(reference_notebook(solution), kernel_name=settings.kernel_name,
+                           cell_timeout_s=settings.cell_timeout_s, wall_timeout_s=settings.grading_timeout_s,
+                           mode="record")
+    if not outcome.cells and not outcome.killed:
+        raise AuthoringError(
+            f"solutions/{exercise}.ipynb: the reference run produced no results "
+            f"(runner exit code {outcome.returncode}); the end of its log:\n{outcome.log_tail}"
+        )
+    if outcome.kernel_start_error is not None:
+        raise UsageError(
+            f"the grading kernel {settings.kernel_name!r} did not start ({outcome.kernel_start_error}); "
+            "install it (`python -m ipykernel install --user`) or set GRADER_KERNEL_NAME"
+        )
+    _check_reference(exercise, solution, checks, outcome)
+    template = make_template(exercise, solution, outcome)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{exercise}-", dir=folder.parent))
+    write_notebook(template, staging / TEMPLATE_NAME)
+    meta = {"key": key, "exercise": exercise, "grader": grader.__version__, "kernel": settings.kernel_name,
+            "device": outcome.device}
+    (staging / META_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    if folder.exists():
+        shutil.rmtree(folder)
+    staging.replace(folder)
+    return Bundle(exercise, template, tuple(checks), key, folder)

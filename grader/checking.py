@@ -1,0 +1,91 @@
+"""``grader check``: the learner's self-check, with the visible checks only.
+
+It runs the learner's notebook as they wrote it — their cells, in their order, with the
+visible check cells it contains — in a fresh kernel whose working directory is the notebook's
+own folder. A check passes when its cell runs without an error; there is no bundle, no hidden
+check and no reference output here (those are the grader's, see :mod:`grader.grading`).
+
+This runs unsandboxed on purpose: it is the learner's code on the learner's machine.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+from nbformat import NotebookNode
+
+from grader import authoring, markers, results
+from grader.assembly import learner_source
+from grader.errors import InvalidNotebook
+from grader.grading import read_submission
+from grader.results import Result
+from grader.runner import run_notebook
+from grader.scoring import Limits, score_checks
+from grader.settings import Settings
+
+
+def self_check_notebook(nb: NotebookNode) -> NotebookNode:
+    """The learner's notebook as it is run: hidden checks (if any) dropped, outputs cleared."""
+    runnable = copy.deepcopy(nb)
+    runnable.cells = [cell for cell in runnable.cells if authoring.cell_role(cell) != markers.TAG_HIDDEN_CHECK]
+    for cell in runnable.cells:
+        cell.source = learner_source(cell)
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return runnable
+
+
+def visible_checks(nb: NotebookNode) -> list[authoring.GradedCell]:
+    """The ``check`` cells, read leniently: a learner may have touched a title or the metadata."""
+    checks: list[authoring.GradedCell] = []
+    for index, cell in enumerate(nb.cells):
+        if authoring.cell_role(cell) != markers.TAG_CHECK or cell.cell_type != "code":
+            continue
+        meta = cell.metadata.get(markers.META_GRADER)
+        meta = meta if isinstance(meta, dict) else {}
+        first = cell.source.splitlines()[0] if cell.source else ""
+        title = markers.CHECK_TITLE.match(first)
+        check_id = meta.get(markers.META_ID) or (title.group("id") if title else str(len(checks) + 1))
+        points = meta.get(markers.META_POINTS)
+        valid = isinstance(points, (int, float)) and not isinstance(points, bool) and points > 0
+        value = float(points) if valid and isinstance(points, (int, float)) else 1.0  # second test: for mypy
+        checks.append(authoring.GradedCell(
+            index=index, cell_id=str(cell.get("id", "")), check_id=str(check_id),
+            name=title.group("name") if title else first.lstrip("# ").strip() or f"cell {index + 1}",
+            points=value, hidden=False,
+        ))
+    return checks
+
+
+def check_notebook(settings: Settings, path: Path) -> Result:
+    """Run a learner's notebook with its visible checks; pass = the check cell ran without error."""
+    started = time.perf_counter()
+    name = str(path)
+    try:
+        nb = read_submission(path, name=name)
+    except InvalidNotebook as exc:
+        return results.invalid(name, str(exc), duration_s=time.perf_counter() - started)
+    meta = nb.metadata.get(markers.META_GRADER)
+    exercise = meta.get(markers.META_EXERCISE) if isinstance(meta, dict) else None
+    runnable = self_check_notebook(nb)
+    checks = visible_checks(runnable)
+    if not checks:
+        return results.invalid(
+            name, f"{name}: no check cells (code cells tagged {markers.TAG_CHECK!r}); start from the notebook "
+            "in exercises/, which has them", exercise=exercise, duration_s=time.perf_counter() - started)
+    outcome = run_notebook(runnable, kernel_name=settings.kernel_name, cell_timeout_s=settings.cell_timeout_s,
+                           wall_timeout_s=settings.grading_timeout_s, mode="run", workdir=path.resolve().parent)
+    scored = score_checks(runnable, checks, outcome, Limits(settings.cell_timeout_s, settings.grading_timeout_s))
+    return Result(
+        exercise=exercise if isinstance(exercise, str) else path.stem,
+        submission=name,
+        status="error" if scored.grading_error else "graded",
+        score=scored.score,
+        max_score=scored.max_score,
+        duration_s=time.perf_counter() - started,
+        device=outcome.device,
+        checks=scored.checks,
+        message=results.grading_error(outcome.runner_failure()) if scored.grading_error else "",
+    )

@@ -1,0 +1,130 @@
+"""Grading submissions: read → pick the exercise → assemble → run under nbval → score.
+
+Each step is a small function; :func:`grade_notebook` strings them together for one
+submission and :func:`grade_submissions` grades many in parallel. A submission that is not a
+gradable notebook (not JSON, wrong format, too large, unknown or different exercise) becomes
+a :class:`~grader.results.Result` with status ``invalid`` and a message saying what to do —
+never an exception. A solution that breaks the authoring rules is the instructor's problem and
+raises :class:`~grader.errors.AuthoringError`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from nbformat import NotebookNode
+
+from grader import markers, results
+from grader.assembly import assemble
+from grader.bundle import Bundle, build_bundle, known_exercises
+from grader.errors import InvalidNotebook
+from grader.notebooks import DEFAULT_MAX_BYTES, parse_notebook
+from grader.results import Result
+from grader.runner import RunOutcome, run_notebook
+from grader.scoring import Limits, score_checks
+from grader.settings import Settings
+
+
+def read_submission(source: Path | bytes, *, name: str, max_bytes: int = DEFAULT_MAX_BYTES) -> NotebookNode:
+    """Parse a submission (a path or its bytes).
+
+    Raises:
+        InvalidNotebook: unreadable, too large, not JSON, not nbformat 4, or not a valid notebook.
+    """
+    if isinstance(source, Path):
+        try:
+            size = source.stat().st_size
+        except OSError as exc:
+            raise InvalidNotebook(f"{name}: cannot be read ({exc.strerror}); check the path") from None
+        if size > max_bytes:
+            raise InvalidNotebook(
+                f"{name}: the file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit; "
+                "clear the outputs (Edit → Clear All Outputs) and save again"
+            )
+        source = source.read_bytes()
+    return parse_notebook(source, name=name, max_bytes=max_bytes)
+
+
+def resolve_exercise(settings: Settings, nb: NotebookNode, exercise: str | None, *, name: str) -> str:
+    """The exercise id: ``exercise`` if given, else the notebook's ``metadata.grader.exercise``.
+
+    Raises:
+        InvalidNotebook: no id anywhere, or an id with no ``solutions/<id>.ipynb``.
+    """
+    known = known_exercises(settings)
+    listing = ", ".join(known) or "none"
+    if exercise is None:
+        meta = nb.metadata.get(markers.META_GRADER)
+        exercise = meta.get(markers.META_EXERCISE) if isinstance(meta, dict) else None
+        if not isinstance(exercise, str) or not exercise:
+            raise InvalidNotebook(
+                f"{name}: the notebook does not say which exercise it is (no metadata "
+                f"{markers.META_GRADER}.{markers.META_EXERCISE}); start from the notebook in exercises/, "
+                f"or name the exercise with --exercise (known exercises: {listing})"
+            )
+    if exercise not in known:
+        raise InvalidNotebook(f"{name}: unknown exercise {exercise[:100]!r}; known exercises: {listing}")
+    return exercise
+
+
+def run_assembled(settings: Settings, nb: NotebookNode, bundle: Bundle) -> RunOutcome:
+    """Execute the assembled notebook in a fresh grading kernel, comparing graded outputs."""
+    return run_notebook(nb, kernel_name=settings.kernel_name, cell_timeout_s=settings.cell_timeout_s,
+                        wall_timeout_s=settings.grading_timeout_s, mode="compare", tolerance=bundle.tolerance)
+
+
+def grade_notebook(settings: Settings, source: Path | bytes, *, exercise: str | None = None,
+                   name: str | None = None) -> Result:
+    """Grade one submission against its exercise's visible and hidden checks.
+
+    ``name`` is how messages refer to the submission (default: the path, or "submission").
+
+    Raises:
+        AuthoringError: the exercise's solution breaks the authoring rules or fails its checks.
+        UsageError: the grading kernel (``settings.kernel_name``) does not start.
+    """
+    started = time.perf_counter()
+    label = name or (str(source) if isinstance(source, Path) else "submission")
+    try:
+        submission = read_submission(source, name=label)
+        exercise = resolve_exercise(settings, submission, exercise, name=label)
+        bundle = build_bundle(settings, exercise)
+        assembly = assemble(bundle.template, submission, name=label, exercise=exercise)
+    except InvalidNotebook as exc:
+        return results.invalid(label, str(exc), exercise=exercise, duration_s=time.perf_counter() - started)
+    outcome = run_assembled(settings, assembly.notebook, bundle)
+    limits = Limits(settings.cell_timeout_s, settings.grading_timeout_s)
+    scored = score_checks(assembly.notebook, bundle.checks, outcome, limits)
+    message = results.missing_exercises(assembly.missing) if assembly.missing else ""
+    if scored.grading_error:
+        message = results.grading_error(outcome.runner_failure())
+    return Result(
+        exercise=exercise,
+        submission=label,
+        status="error" if scored.grading_error else "graded",
+        score=0.0 if scored.grading_error else scored.score,
+        max_score=bundle.max_score,
+        duration_s=time.perf_counter() - started,
+        device=outcome.device,
+        checks=scored.checks,
+        message=message,
+    )
+
+
+def grade_submissions(settings: Settings, paths: Sequence[Path], *, exercise: str | None = None,
+                      jobs: int = 1) -> list[Result]:
+    """Grade many submissions, ``jobs`` at a time (a progress bar on stderr); results in input order.
+
+    Each submission gets its own fresh kernel; nothing is shared between them but the bundle.
+    """
+    from tqdm import tqdm
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
+            tqdm(total=len(paths), desc="grading", unit="nb", disable=True if len(paths) < 2 else None) as bar:
+        futures = [pool.submit(grade_notebook, settings, path, exercise=exercise) for path in paths]
+        for _ in as_completed(futures):
+            bar.update(1)
+    return [future.result() for future in futures]

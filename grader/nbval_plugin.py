@@ -1,0 +1,299 @@
+"""The pytest plugin the grader loads next to nbval: one verdict per cell, written as it happens.
+
+Run by :mod:`grader.runner` in a subprocess::
+
+    python -m pytest -p nbval -p grader.nbval_plugin --nbval NOTEBOOK \\
+        --grader-result RESULT.jsonl --grader-workdir WORKDIR --grader-mode compare ...
+
+What it changes in nbval, and why:
+
+- **Collection**: the notebook's cells become :class:`GradingCell` items. nbval's comment and
+  tag markers (``# NBVAL_SKIP``…) are ignored: the notebook holds learner code, and a learner
+  must not switch checks off. Only graded cells (tags ``check``/``hidden-check``) have their
+  outputs compared, and only in ``compare`` mode.
+- **Comparison**: :func:`grader.comparison.compare_outputs` (sanitized, numbers with
+  tolerance, stderr ignored) replaces nbval's exact comparison.
+- **The kernel**: started by :func:`start_kernel` (the one place a sandboxed kernel will be
+  swapped in) in ``--grader-workdir``, away from the notebook file and the result file.
+  A kernel that dies is noticed within half a second instead of at the cell timeout.
+- **After a timeout**: nbval marks every later cell "expected to fail"; here the timed-out
+  cell fails, the kernel is interrupted, and later cells run normally. If it cannot be
+  interrupted, nbval stops it and later cells are recorded as not run.
+- **Results**: each cell's verdict is appended to ``--grader-result`` as one JSON line, so
+  a run killed from outside still leaves what it finished behind.
+
+This module is imported by the trusted pytest process only; it keeps its imports light.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+import pytest
+from nbval.kernel import RunningKernel
+from nbval.plugin import IPyNbCell, IPyNbFile, NbCellError
+
+from grader import markers
+from grader.comparison import Tolerance, compare_outputs
+from grader.sanitize import DEFAULT_SANITIZERS
+
+MODES = ("compare", "record", "run")
+#: how often a waiting runner checks that the kernel is still alive, seconds
+_LIVENESS_POLL_S = 0.5
+_FRAME = re.compile(r", in ([A-Za-z_]\w*)\(")
+_ANSI = DEFAULT_SANITIZERS[0]
+#: asks the kernel which device torch would use, without running learner-visible code
+_DEVICE_EXPRESSION = (
+    "(lambda t: t.cuda.get_device_name(0) if t is not None and t.cuda.is_available() else 'cpu')"
+    "(__import__('sys').modules.get('torch'))"
+)
+
+
+class KernelDied(Exception):
+    """The kernel process exited while a cell was running."""
+
+
+class CellNotRun(Exception):
+    """The cell was not sent to the kernel (it had died or been stopped earlier)."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("grader", "course grader")
+    group.addoption("--grader-result", default=None, help="append one JSON line per cell to this file")
+    group.addoption("--grader-workdir", default=None, help="the kernel's working directory")
+    group.addoption("--grader-mode", choices=MODES, default="compare",
+                    help="compare graded outputs with the notebook's; record them; or only run")
+    group.addoption("--grader-rtol", type=float, default=Tolerance.rtol)
+    group.addoption("--grader-atol", type=float, default=Tolerance.atol)
+
+
+def _enabled(config: pytest.Config) -> bool:
+    return config.getoption("grader_result") is not None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Generator[None, list[Any], list[Any]]:
+    """Swap nbval's notebook collector for :class:`GradingFile`."""
+    collected = yield
+    if not _enabled(parent.config):
+        return collected
+    return [
+        GradingFile.from_parent(parent, path=file_path) if isinstance(node, IPyNbFile) else node
+        for node in collected
+    ]
+
+
+class GradingKernel(RunningKernel):
+    """nbval's kernel wrapper, but a dead kernel is noticed while waiting for a reply."""
+
+    def await_reply(self, msg_id: str, timeout: float | None = None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            slice_s = _LIVENESS_POLL_S
+            if deadline is not None:
+                slice_s = min(slice_s, deadline - time.monotonic())
+                if slice_s <= 0:
+                    raise Empty
+            try:
+                msg = self.get_message(stream="shell", timeout=slice_s)
+            except Empty:
+                if not self.is_alive():
+                    raise KernelDied from None
+                continue
+            if msg["parent_header"].get("msg_id") == msg_id:
+                if msg["content"]["status"] == "aborted":
+                    raise RuntimeError("Kernel aborted execution request")
+                return
+
+    def get_message(self, stream: str, timeout: float | None = None) -> dict[str, Any]:
+        """One message, read straight from the channel's socket.
+
+        nbval's version pretty-prints every message for a debug log, and the blocking client
+        runs an event loop per message; together about a millisecond per cell.
+        """
+        if stream == "iopub":
+            return self.kc.iopub_channel.get_msg(timeout=timeout)
+        if stream == "shell":
+            return self.kc.shell_channel.get_msg(timeout=timeout)
+        raise ValueError(f"no kernel channel {stream!r}")
+
+    @property
+    def pid(self) -> int | None:
+        provisioner = getattr(self.km, "provisioner", None)
+        process = getattr(provisioner, "process", None)
+        return getattr(process, "pid", None)
+
+
+def start_kernel(kernel_name: str, *, cwd: str, startup_timeout: float) -> GradingKernel:
+    """Start the kernel a notebook runs in: the single place to swap in a sandboxed one."""
+    return GradingKernel(kernel_name, cwd=cwd, startup_timeout=startup_timeout)
+
+
+def _query_device(kernel: GradingKernel, timeout: float = 2.0) -> str:
+    msg_id = kernel.kc.execute("", silent=True, store_history=False,
+                               user_expressions={"device": _DEVICE_EXPRESSION})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            msg = kernel.get_message(stream="shell", timeout=max(0.01, deadline - time.monotonic()))
+        except Empty:
+            break
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        value = msg["content"].get("user_expressions", {}).get("device", {})
+        if value.get("status") == "ok":
+            text = value.get("data", {}).get("text/plain", "unknown")
+            return str(text).strip("'\"")[:80]
+        break
+    return "unknown"
+
+
+def _graded(cell: Any) -> bool:
+    tags = cell.get("metadata", {}).get("tags", [])
+    return isinstance(tags, list) and any(tag in markers.GRADED_TAGS for tag in tags)
+
+
+class GradingFile(IPyNbFile):
+    """One notebook: starts the kernel, yields one :class:`GradingCell` per code cell."""
+
+    stopped: dict[str, Any] | None = None  # set when the kernel is gone: {"index", "why"}
+
+    def setup(self) -> None:
+        option = self.config.option
+        self.kernel = start_kernel(
+            option.nbval_kernel_name or "python3",
+            cwd=option.grader_workdir or str(self.path.parent),
+            startup_timeout=option.nbval_kernel_startup_timeout,
+        )
+        _write(self.config, {"event": "kernel", "pid": self.kernel.pid})
+
+    def collect(self) -> Iterator[GradingCell]:
+        import nbformat
+
+        self.nb = nbformat.read(str(self.path), as_version=4)
+        mode = self.config.getoption("grader_mode")
+        code_number = 0
+        for index, cell in enumerate(self.nb.cells):
+            if cell.cell_type != "code":
+                continue
+            graded = _graded(cell)
+            compare = graded and mode == "compare"
+            if compare and cell.execution_count is None:
+                cell.execution_count = 1  # nbval skips cells it thinks were never run
+            options = {"check": compare, "skip": False, "check_exception": False}
+            yield GradingCell.from_parent(self, name=f"Cell {code_number}", cell_num=code_number,
+                                          cell=cell, options=options, index=index, graded=graded)
+            code_number += 1
+
+    def teardown(self) -> None:
+        kernel = self.kernel
+        if kernel is not None and kernel.is_alive():
+            _write(self.config, {"event": "device", "device": _query_device(kernel)})
+            kernel.stop()
+
+
+class GradingCell(IPyNbCell):
+    """One code cell: nbval's execution, the grader's comparison and bookkeeping."""
+
+    def __init__(self, *args: Any, index: int, graded: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.index = index
+        self.graded = graded
+        self.difference: str | None = None
+
+    def setup(self) -> None:
+        """No "expected failure" after a timeout: each cell is judged on its own."""
+
+    def runtest(self) -> None:
+        notebook: GradingFile = self.parent  # type: ignore[assignment]
+        if notebook.stopped is not None:
+            raise CellNotRun
+        if not notebook.kernel.is_alive():
+            raise CellNotRun
+        self.test_outputs = None
+        super().runtest()
+
+    def compare_outputs(self, test: list[Any], ref: list[Any], skip_compare: Any = None) -> bool:
+        option = self.config.option
+        tolerance = Tolerance(rtol=option.grader_rtol, atol=option.grader_atol)
+        self.difference = compare_outputs(ref, test, tolerance=tolerance)
+        self.comparison_traceback = [self.difference or ""]
+        return self.difference is None
+
+
+def _outputs(item: GradingCell) -> list[dict[str, Any]]:
+    """What the cell produced in this run (nbval fills ``test_outputs`` as messages arrive)."""
+    return list(item.test_outputs or [])
+
+
+def _error_output(item: GradingCell) -> dict[str, Any] | None:
+    for output in reversed(_outputs(item)):
+        if output.get("output_type") == "error":
+            return output
+    return None
+
+
+def _verdict(item: GradingCell, excinfo: pytest.ExceptionInfo[BaseException] | None) -> dict[str, Any]:
+    """The JSON record for one cell, from how its test ended."""
+    notebook: GradingFile = item.parent  # type: ignore[assignment]
+    record: dict[str, Any] = {"event": "cell", "index": item.index, "cell_id": item.cell.get("id"),
+                              "graded": item.graded, "status": "passed", "at": round(time.monotonic(), 6)}
+    if item.graded and item.config.getoption("grader_mode") == "record":
+        record["outputs"] = [dict(output) for output in _outputs(item)]
+    if excinfo is None:
+        return record
+    exc = excinfo.value
+    record["status"] = "failed"
+    if isinstance(exc, CellNotRun):
+        record.update(status="not-run", reason="stopped", stopped=notebook.stopped)
+    elif isinstance(exc, KernelDied):
+        record["reason"] = "kernel-died"
+        notebook.stopped = {"index": item.index, "why": "kernel-died"}
+    elif notebook.kernel is None:
+        record.update(status="not-run", reason="kernel-start", detail=f"{type(exc).__name__}: {exc}"[:500])
+    elif isinstance(exc, NbCellError) and str(exc).startswith("Timeout"):
+        record["reason"] = "timeout"
+        if not notebook.kernel.is_alive():
+            notebook.stopped = {"index": item.index, "why": "timeout"}
+    elif isinstance(exc, NbCellError) and item.difference is not None:
+        record.update(reason="mismatch", difference=item.difference)
+    elif isinstance(exc, NbCellError) and (error := _error_output(item)) is not None:
+        lines = [_ANSI.apply(line) for line in error.get("traceback", [])]
+        record.update(
+            reason="error",
+            ename=str(error.get("ename", "")),
+            evalue=str(error.get("evalue", "")),
+            last_line=next((line.strip() for line in reversed(lines) if line.strip()), ""),
+            functions=[m.group(1) for line in lines for m in _FRAME.finditer(line)],
+        )
+    else:
+        record.update(reason="runner-error", detail=f"{type(exc).__name__}: {exc}"[:500])
+        if not notebook.kernel.is_alive():
+            notebook.stopped = notebook.stopped or {"index": item.index, "why": "kernel-died"}
+    return record
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    finished = call.when == "call" or (call.when == "setup" and call.excinfo is not None)
+    if isinstance(item, GradingCell) and _enabled(item.config) and finished:
+        _write(item.config, _verdict(item, call.excinfo))
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _enabled(session.config):
+        _write(session.config, {"event": "done"})
+
+
+def _write(config: pytest.Config, record: dict[str, Any]) -> None:
+    path = config.getoption("grader_result")
+    with open(path, "a", encoding="utf-8") as stream:
+        stream.write(json.dumps(record, default=str) + "\n")

@@ -1,0 +1,269 @@
+"""Verdicts, and every word a learner reads about them.
+
+One :class:`Result` per graded (or self-checked) notebook, one :class:`CheckResult` per graded
+cell. Text (:func:`render_text`), JSON (:func:`render_json`) and HTML (:func:`render_html`)
+are all rendered from the same object, and every message a learner can see is built by a
+function in this module — the grading engine only decides *which* one applies.
+
+What feedback never shows about a **hidden** check: its source, its expected output, the
+traceback, or the text of an exception raised inside it (``assert x == 3, f"expected {y}"``
+would leak the answer). A hidden check fails with "output differs from the reference" or
+"raised <ExceptionType>", optionally naming the learner's own function the error came from.
+
+Statuses:
+
+============  ===========================================================================
+check         ``pass`` (full points), ``fail`` (0), ``not-run`` (0: the kernel died or
+              stopped before it, or it needed an exercise that raised NotImplementedError
+              or failed to define a name)
+result        ``graded``, ``invalid`` (the submission is not a gradable notebook; the
+              message says what to do), ``error`` (the grader itself failed; not the
+              learner's doing)
+============  ===========================================================================
+
+Exit codes (:func:`exit_code`, for ``grader check`` and ``grader grade``), the first that applies:
+9 a grading error, 4 an invalid submission, 1 a notebook lost points, 0 full marks everywhere.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from grader.errors import InvalidNotebook
+
+CheckStatus = Literal["pass", "fail", "not-run"]
+ResultStatus = Literal["graded", "invalid", "error"]
+
+#: exit codes of ``grader check`` / ``grader grade``
+EXIT_FULL_MARKS = 0
+EXIT_LOST_POINTS = 1
+EXIT_INVALID = InvalidNotebook.exit_code  # 4
+EXIT_GRADING_ERROR = 9
+
+_LABELS: dict[str, str] = {"pass": "PASS", "fail": "FAIL", "not-run": "NOT RUN"}
+#: longest exception text or output line quoted in feedback
+_MAX_MESSAGE = 300
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict on one graded cell."""
+
+    id: str
+    name: str
+    hidden: bool
+    points: float
+    max_points: float
+    status: CheckStatus
+    message: str = ""
+
+    @property
+    def title(self) -> str:
+        """``Check 3.3 (hidden): catches duplicated tickets``"""
+        return f"Check {self.id}{' (hidden)' if self.hidden else ''}: {self.name}"
+
+
+@dataclass(frozen=True)
+class Result:
+    """The verdict on one notebook."""
+
+    exercise: str | None
+    submission: str
+    status: ResultStatus
+    score: float
+    max_score: float
+    duration_s: float
+    device: str
+    checks: tuple[CheckResult, ...] = ()
+    message: str = ""
+
+    @property
+    def full_marks(self) -> bool:
+        return self.status == "graded" and self.score >= self.max_score
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of ``grader grade --json`` (schema in the book's Grading page)."""
+        return {
+            "exercise": self.exercise,
+            "submission": self.submission,
+            "status": self.status,
+            "score": self.score,
+            "max_score": self.max_score,
+            "duration_s": round(self.duration_s, 3),
+            "device": self.device,
+            "message": self.message,
+            "checks": [asdict(check) for check in self.checks],
+        }
+
+
+# --- constructors -----------------------------------------------------------------------
+
+
+def invalid(submission: str, message: str, *, exercise: str | None = None, duration_s: float = 0.0) -> Result:
+    """A submission that cannot be graded; ``message`` says what to do."""
+    return Result(exercise=exercise, submission=submission, status="invalid", score=0.0, max_score=0.0,
+                  duration_s=duration_s, device="none", message=message)
+
+
+# --- the wording of check messages ------------------------------------------------------
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split()) if "\n" in text else text.strip()
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:g} s"
+
+
+def not_run_exercise_raised(exercise: str, exception: str) -> str:
+    """A check skipped because the exercise it needs is not done (or broke)."""
+    return f"not run: {exercise} raised {exception}"
+
+
+def not_run_exercise_timed_out(exercise: str, seconds: float) -> str:
+    return f"not run: {exercise} timed out after {_seconds(seconds)}"
+
+
+def not_run_kernel_died(where: str) -> str:
+    """Checks after the cell whose kernel died."""
+    return f"not run: the kernel died in {where} (os._exit or a crash)"
+
+
+def not_run_after_timeout(where: str, seconds: float) -> str:
+    """Checks after a cell that timed out and whose kernel could not be interrupted."""
+    return f"not run: {where} timed out after {_seconds(seconds)} and the kernel had to be stopped"
+
+
+def not_run_past_limit(seconds: float) -> str:
+    """Checks not reached before the wall-clock limit for a whole notebook."""
+    return f"not run: grading stopped at the {_seconds(seconds)} limit for a whole notebook"
+
+
+def not_run_grading_error() -> str:
+    return "not run: grading error (the grader could not run the notebook; this is not your doing)"
+
+
+def timed_out(seconds: float) -> str:
+    """The check cell itself ran past the per-cell limit."""
+    return f"timed out after {_seconds(seconds)} (the limit for one cell)"
+
+
+def kernel_died_here() -> str:
+    return "the kernel died while running this check (os._exit or a crash)"
+
+
+def raised(exception: str, last_line: str, *, hidden: bool, where: str | None = None) -> str:
+    """A check cell raised: the last traceback line, or only the exception type for hidden checks."""
+    if hidden:
+        return f"raised {exception}" + (f" in {where}" if where else "")
+    return _clip(last_line or exception)
+
+
+def output_differs(difference: str | None, *, hidden: bool) -> str:
+    """The check ran but printed something else: a short diff for visible checks only."""
+    if hidden or not difference:
+        return "output differs from the reference"
+    return "output differs from the reference: " + _clip(difference)
+
+
+def grading_error(detail: str) -> str:
+    """The Result message when the grader itself failed (``detail`` holds no learner-visible secrets)."""
+    return f"grading error: {detail}; try again, and tell your instructor if it persists"
+
+
+def missing_exercises(labels: Sequence[str]) -> str:
+    """The Result message when some exercise cells were not found in the submission."""
+    return (f"{', '.join(labels)} not found in the notebook (matched by cell id); graded as not done — "
+            "keep the exercise cells of the notebook you downloaded, and write your code in them")
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+
+def _points(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _headline(result: Result) -> str:
+    if result.status == "invalid":
+        return f"{result.submission}: not graded (invalid submission)"
+    if result.status == "error":
+        return f"{result.submission}: not graded (grading error)"
+    return f"{result.submission}: {_points(result.score)}/{_points(result.max_score)} points"
+
+
+def render_text(result: Result) -> str:
+    """What a learner sees in a terminal: a headline, then one line per check."""
+    lines = [_headline(result)]
+    if result.message:
+        lines.append(f"  {result.message}")
+    width = min(60, max((len(check.title) for check in result.checks), default=0))
+    for check in result.checks:
+        score = f"{_points(check.points)}/{_points(check.max_points)}"
+        lines.append(f"  {_LABELS[check.status]:<7} {check.title:<{width}}  {score}".rstrip())
+        if check.message and check.status != "pass":
+            lines.append(f"          {check.message}")
+    return "\n".join(lines)
+
+
+def render_json(result: Result) -> str:
+    """One line of JSON (``grader grade --json`` prints one per submission)."""
+    return json.dumps(result.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+_PAGE_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+table{border-collapse:collapse;width:100%;margin-bottom:2rem}td,th{text-align:left;padding:.3rem .6rem;
+border-bottom:1px solid #ddd;vertical-align:top}.pass{color:#176117}.fail{color:#a11}.not-run{color:#8a5a00}
+.msg{font-family:ui-monospace,monospace;font-size:.9em;white-space:pre-wrap}.meta{color:#666}
+"""
+
+
+def _html_result(result: Result) -> str:
+    e = html.escape
+    parts = [f"<section><h2>{e(_headline(result))}</h2>"]
+    meta = [f"exercise {result.exercise}" if result.exercise else "", f"{result.duration_s:.1f} s",
+            f"device {result.device}"]
+    parts.append(f'<p class="meta">{e(" · ".join(m for m in meta if m))}</p>')
+    if result.message:
+        parts.append(f'<p class="msg">{e(result.message)}</p>')
+    if result.checks:
+        parts.append("<table><tr><th>verdict</th><th>check</th><th>points</th><th>message</th></tr>")
+        for check in result.checks:
+            parts.append(
+                f'<tr><td class="{e(check.status)}">{e(_LABELS[check.status])}</td><td>{e(check.title)}</td>'
+                f"<td>{e(_points(check.points))}/{e(_points(check.max_points))}</td>"
+                f'<td class="msg">{e(check.message if check.status != "pass" else "")}</td></tr>'
+            )
+        parts.append("</table>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def render_html(results: Iterable[Result]) -> str:
+    """A self-contained feedback page (no scripts, no external resources; all text escaped)."""
+    body = "\n".join(_html_result(result) for result in results)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        "<title>Grading feedback</title>"
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">'
+        f"<style>{_PAGE_STYLE}</style></head>\n<body><h1>Grading feedback</h1>\n{body}\n</body></html>\n"
+    )
+
+
+def exit_code(results: Iterable[Result]) -> int:
+    """9 if any grading error, else 4 if any invalid submission, else 1 if points were lost, else 0."""
+    statuses = [(result.status, result.full_marks) for result in results]
+    if any(status == "error" for status, _ in statuses):
+        return EXIT_GRADING_ERROR
+    if any(status == "invalid" for status, _ in statuses):
+        return EXIT_INVALID
+    if any(not full for _, full in statuses):
+        return EXIT_LOST_POINTS
+    return EXIT_FULL_MARKS
