@@ -93,6 +93,56 @@ def _cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if available else sandbox.SandboxUnavailable.exit_code
 
 
+def _cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    from grader import accounts
+    from grader.store import open_store
+
+    store = open_store(settings)
+    try:
+        if args.users_command == "add":
+            user, token = accounts.add_user(store, args.name, instructor=args.instructor)
+            print(f"made {user.role} {user.name!r}; their token (shown only now, give it to them):")
+            print(token)
+        elif args.users_command == "reset":
+            token = accounts.reset_token(store, args.name)
+            print(f"new token for {args.name!r} (the old one no longer works; shown only now):")
+            print(token)
+        else:
+            print(accounts.render_users(accounts.list_users(store)))
+    finally:
+        store.dispose()
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
+    from grader import worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    worker.run_worker(settings, celery=args.celery, concurrency=args.concurrency)
+    return 0
+
+
+def _cmd_service(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
+    from grader import service
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    def announce(started: service.ServiceStarted) -> None:
+        print(f"grader service at {started.url} (submit: {started.url}submit, API: {started.url}api/docs)")
+        print(f"store: {started.store}; grading workers: {started.workers}")
+        if started.instructor_token:
+            print(f"first start: made instructor {started.instructor_name!r}; their token (shown only now):")
+            print(started.instructor_token)
+        print("Ctrl-C to stop", flush=True)
+
+    service.run_service(settings, workers=args.workers, announce=announce)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grader", description="Course platform: lessons, site and autograder.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -138,6 +188,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="report what isolation the grading sandbox has on this machine")
     p.set_defaults(handler=_cmd_doctor)
+
+    p = sub.add_parser("users", help="accounts of the grader service (tokens are shown once)")
+    users = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    q = users.add_parser("add", help="make an account and print its token")
+    q.add_argument("name")
+    q.add_argument("--instructor", action="store_true", help="may read the gradebook and every submission")
+    q = users.add_parser("list", help="list accounts")
+    q = users.add_parser("reset", help="replace an account's token and print the new one")
+    q.add_argument("name")
+    p.set_defaults(handler=_cmd_users)
+
+    p = sub.add_parser("worker", help="grade queued submissions (embedded queue, or Celery with --celery)")
+    p.add_argument("--celery", action="store_true", help="take jobs from GRADER_BROKER_URL (PostgreSQL store)")
+    p.add_argument("--concurrency", type=int, default=1, help="submissions graded at once (default 1)")
+    p.set_defaults(handler=_cmd_worker)
+
+    p = sub.add_parser("service", help="run the grader service: site, API, pages and grading workers")
+    p.add_argument("--port", type=int, default=None, help="port (default 8000, or GRADER_PORT; 0: any free one)")
+    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="grading worker processes (default GRADER_SERVICE_WORKERS, 2; 0 with a Celery broker)")
+    p.set_defaults(handler=_cmd_service)
     return parser
 
 

@@ -69,6 +69,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--grader-workdir", default=None, help="the kernel's working directory")
     group.addoption("--grader-mode", choices=MODES, default="compare",
                     help="compare graded outputs with the notebook's; record them; or only run")
+    group.addoption("--grader-sandbox", default=None,
+                    help="start the kernel in the grading sandbox (JSON from grader.sandbox.SandboxJob.spec)")
     group.addoption("--grader-rtol", type=float, default=Tolerance.rtol)
     group.addoption("--grader-atol", type=float, default=Tolerance.atol)
 
@@ -130,8 +132,50 @@ class GradingKernel(RunningKernel):
         return getattr(process, "pid", None)
 
 
-def start_kernel(kernel_name: str, *, cwd: str, startup_timeout: float) -> GradingKernel:
-    """Start the kernel a notebook runs in: the single place to swap in a sandboxed one."""
+class SandboxedKernel(GradingKernel):
+    """The learner's kernel in the grading sandbox (:mod:`grader.sandbox`), reached over ZMQ ``ipc``.
+
+    The kernelspec is built here, never read from the notebook; its process is the trusted
+    launcher, which starts ipykernel under bubblewrap as the job's uid.
+    """
+
+    def __init__(self, spec: str, *, startup_timeout: float) -> None:
+        import subprocess
+
+        from jupyter_client import KernelManager
+        from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+
+        from grader.sandbox import SandboxJob
+
+        job = SandboxJob.from_spec(spec)
+
+        class _OnlySandbox(KernelSpecManager):
+            def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+                return KernelSpec(argv=job.kernel_argv(), display_name="Python (grading sandbox)", language="python")
+
+        self.km = KernelManager(kernel_name="grader-sandbox", kernel_spec_manager=_OnlySandbox(),
+                                transport="ipc", ip=str(job.ipc_prefix))
+        self.km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(job.directory))
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        try:
+            self.kc.wait_for_ready(timeout=startup_timeout)
+        except RuntimeError:
+            self.kc.stop_channels()
+            self.km.shutdown_kernel(now=True)
+            raise
+        self._ensure_iopub_up()
+
+    def stop(self) -> None:
+        """Ask the kernel to exit, so the launcher reaps the sandbox and records how it ended."""
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=False)
+
+
+def start_kernel(kernel_name: str, *, cwd: str, startup_timeout: float, sandbox: str | None = None) -> GradingKernel:
+    """Start the kernel a notebook runs in: sandboxed when ``sandbox`` (a job spec) is given."""
+    if sandbox:
+        return SandboxedKernel(sandbox, startup_timeout=startup_timeout)
     return GradingKernel(kernel_name, cwd=cwd, startup_timeout=startup_timeout)
 
 
@@ -170,6 +214,7 @@ class GradingFile(IPyNbFile):
             option.nbval_kernel_name or "python3",
             cwd=option.grader_workdir or str(self.path.parent),
             startup_timeout=option.nbval_kernel_startup_timeout,
+            sandbox=option.grader_sandbox,
         )
         _write(self.config, {"event": "kernel", "pid": self.kernel.pid})
 

@@ -16,6 +16,7 @@ killed and whatever verdicts were written count.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -30,6 +31,8 @@ import nbformat
 from nbformat import NotebookNode
 
 from grader.comparison import DEFAULT_TOLERANCE, Tolerance
+from grader.sandbox import Limits as SandboxLimits
+from grader.sandbox import SandboxJob, sandbox_job
 
 #: pytest plugins loaded explicitly (autoloading every installed plugin costs time)
 _PLUGINS = ("nbval", "grader.nbval_plugin")
@@ -55,6 +58,10 @@ class RunOutcome:
     returncode: int | None
     #: where a failure of the runner itself can be investigated (an instructor's concern)
     log_tail: str = ""
+    #: why the sandboxed kernel ended, when a limit ended it ("CPU time limit exceeded (300 s)")
+    kernel_exit: str | None = None
+    #: how the kernel was isolated: "bubblewrap sandbox" or "none"
+    isolation: str = "none"
 
     @property
     def kernel_start_error(self) -> str | None:
@@ -72,7 +79,7 @@ class RunOutcome:
 
 
 def _command(notebook: Path, result: Path, workdir: Path, *, kernel_name: str, cell_timeout_s: float,
-             mode: str, tolerance: Tolerance) -> list[str]:
+             mode: str, tolerance: Tolerance, sandbox_spec: str | None = None) -> list[str]:
     plugins = [argument for plugin in _PLUGINS for argument in ("-p", plugin)]
     return [
         sys.executable, "-m", "pytest", "-q", "-s", "--assert=plain", *_NO_PLUGINS, *plugins,
@@ -86,6 +93,7 @@ def _command(notebook: Path, result: Path, workdir: Path, *, kernel_name: str, c
         "--grader-mode", mode,
         "--grader-rtol", repr(tolerance.rtol),
         "--grader-atol", repr(tolerance.atol),
+        *(["--grader-sandbox", sandbox_spec] if sandbox_spec else []),
     ]
 
 
@@ -115,13 +123,35 @@ def run_notebook(
     mode: str = "compare",
     tolerance: Tolerance = DEFAULT_TOLERANCE,
     workdir: Path | None = None,
+    sandbox: SandboxLimits | None = None,
 ) -> RunOutcome:
     """Execute ``nb`` in a fresh kernel under pytest + nbval and collect one record per cell.
 
     ``mode``: ``compare`` (graded cells' outputs against the outputs stored in ``nb``),
     ``record`` (keep graded cells' outputs, compare nothing), ``run`` (compare nothing).
     ``workdir``: the kernel's working directory (default: a fresh empty one, removed after).
+    ``sandbox``: run the kernel in the grading sandbox under these limits (``None``: unsandboxed).
     """
+    if sandbox is None:
+        return _run(nb, kernel_name=kernel_name, cell_timeout_s=cell_timeout_s, wall_timeout_s=wall_timeout_s,
+                    mode=mode, tolerance=tolerance, workdir=workdir, job=None)
+    with sandbox_job(sandbox) as job:
+        outcome = _run(nb, kernel_name=kernel_name, cell_timeout_s=cell_timeout_s, wall_timeout_s=wall_timeout_s,
+                       mode=mode, tolerance=tolerance, workdir=workdir, job=job)
+        return dataclasses.replace(outcome, kernel_exit=job.exit_cause(), isolation="bubblewrap sandbox")
+
+
+def _run(
+    nb: NotebookNode,
+    *,
+    kernel_name: str,
+    cell_timeout_s: float,
+    wall_timeout_s: float,
+    mode: str,
+    tolerance: Tolerance,
+    workdir: Path | None,
+    job: SandboxJob | None,
+) -> RunOutcome:
     with tempfile.TemporaryDirectory(prefix="grader-run-") as private_name, \
             tempfile.TemporaryDirectory(prefix="grader-work-") as work_name:
         private = Path(private_name)
@@ -130,7 +160,8 @@ def run_notebook(
         nbformat.write(nb, str(notebook))
         env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
         command = _command(notebook, result, workdir or Path(work_name), kernel_name=kernel_name,
-                           cell_timeout_s=cell_timeout_s, mode=mode, tolerance=tolerance)
+                           cell_timeout_s=cell_timeout_s, mode=mode, tolerance=tolerance,
+                           sandbox_spec=job.spec() if job is not None else None)
         killed = False
         with open(log, "wb") as log_stream:
             process = subprocess.Popen(command, cwd=private, env=env, stdin=subprocess.DEVNULL,

@@ -254,14 +254,14 @@ def job_slot() -> Iterator[Slot]:
 
 
 def processes_of(uid: int) -> list[int]:
-    """Pids of live processes whose real uid is ``uid``."""
+    """Pids of live (not zombie) processes whose uid is ``uid``."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if entry.stat().st_uid == uid:
+                if entry.stat().st_uid == uid and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
                     pids.append(int(entry.name))
-            except OSError:
+            except (OSError, IndexError):
                 continue
     return pids
 
@@ -276,6 +276,76 @@ def kill_uid(uid: int, *, timeout_s: float = 5.0) -> None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.02)
+
+
+# --------------------------------------------------------------------------- one job
+_SIGNAL_CAUSES = {
+    signal.SIGXCPU: "CPU time limit exceeded",
+    signal.SIGXFSZ: "file size limit exceeded",
+    signal.SIGSEGV: "crashed (segmentation fault, often memory exhaustion)",
+    signal.SIGABRT: "crashed (aborted, often memory exhaustion)",
+    signal.SIGBUS: "crashed (bus error)",
+}
+
+
+@dataclass(frozen=True)
+class SandboxJob:
+    """One grading job's sandbox: a uid, a trusted job directory, the limits."""
+
+    directory: Path
+    uid: int
+    limits: Limits
+
+    def spec(self) -> str:
+        """What the trusted pytest process needs to start this job's kernel (``--grader-sandbox``)."""
+        return json.dumps({"job": str(self.directory), "uid": self.uid, "limits": dataclasses.asdict(self.limits)})
+
+    @classmethod
+    def from_spec(cls, text: str) -> SandboxJob:
+        data = json.loads(text)
+        return cls(Path(data["job"]), int(data["uid"]), Limits(**data["limits"]))
+
+    @property
+    def ipc_prefix(self) -> Path:
+        """ZMQ ipc endpoint prefix: the kernel's sockets are ``<prefix>-<port>``."""
+        return self.directory / "ipc" / "kernel"
+
+    def kernel_argv(self) -> list[str]:
+        """The kernelspec argv: this module's launcher, run trusted, which starts the sandbox."""
+        return [sys.executable, "-m", "grader.sandbox", "launch", "--job", str(self.directory),
+                "--uid", str(self.uid), "--limits", self.limits.to_json(), "{connection_file}"]
+
+    def exit_cause(self) -> str | None:
+        """Why the kernel ended, when a limit ended it; ``None`` for a normal end or an unknown one."""
+        try:
+            info = json.loads((self.directory / "exit.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if info.get("wall_clock_exceeded"):
+            return f"wall-clock limit exceeded ({self.limits.wall_s:g} s)"
+        code = info.get("returncode")
+        if isinstance(code, int) and code < 0:
+            cause = _SIGNAL_CAUSES.get(signal.Signals(-code)) if -code in signal.valid_signals() else None
+            if -code == signal.SIGXCPU:
+                return f"{cause} ({self.limits.cpu_s} s)"
+            return cause
+        return None
+
+
+@contextlib.contextmanager
+def sandbox_job(limits: Limits) -> Iterator[SandboxJob]:
+    """A uid slot and a job directory for one sandboxed kernel; everything is removed afterwards."""
+    with job_slot() as slot:
+        directory = Path(tempfile.mkdtemp(prefix="grader-job-"))
+        directory.chmod(0o711)  # the sandbox uid may pass through (to its ipc dir), never list
+        try:
+            yield SandboxJob(directory, slot.uid, limits)
+        finally:
+            kill_uid(slot.uid)
+            ipc = directory / "ipc"
+            if ipc.is_mount():
+                subprocess.run(["umount", "-l", str(ipc)], capture_output=True, check=False)
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- the command
@@ -484,13 +554,19 @@ def launch(*, job: Path, uid: int, limits: Limits, connection_file: Path) -> int
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    wall_exceeded = False
     try:
         status = child.wait(timeout=limits.wall_s)
     except subprocess.TimeoutExpired:
         child.kill()
         status = child.wait()
-        (job / "wall-clock-exceeded").write_text(f"{limits.wall_s}\n")
+        wall_exceeded = True
     finally:
+        # bwrap's own status: the kernel's signal comes back as 128+N from its init
+        code = child.returncode if child.returncode is not None else -signal.SIGKILL
+        if code > 128:
+            code = -(code - 128)
+        (job / "exit.json").write_text(json.dumps({"returncode": code, "wall_clock_exceeded": wall_exceeded}))
         kill_uid(uid)
         if mounted:
             subprocess.run(["umount", "-l", str(ipc_dir)], capture_output=True, check=False)

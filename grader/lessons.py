@@ -1,0 +1,513 @@
+"""The lesson pipeline: execute ``notebooks/*.ipynb`` with papermill, cached by content hash.
+
+Each lesson runs in its own ``python -m papermill`` subprocess, in a session of its own, with
+the ``profile`` parameter injected into the cell tagged ``parameters``. The executed copy goes
+to ``<build>/executed/<profile>/<name>.ipynb``; the source tree is never written to.
+
+A lesson is *fresh* (skipped) when the manifest next to the executed copies records the same
+cache key and the executed copy on disk still has the recorded hash. The key covers what can
+change a lesson's outputs::
+
+    cells (type, tags, source) + course package version + mlcourse source files
+        + requirements.txt + profile + this pipeline's own format version
+
+The manifest is updated only after a lesson succeeded; a failed or timed-out run removes the
+lesson's entry and leaves its partial output under ``failed/`` for inspection, never in place of
+a valid executed copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import nbformat
+import psutil
+from nbformat import NotebookNode
+from tqdm import tqdm
+
+from grader import markers
+from grader.errors import AuthoringError, LessonFailed, UsageError
+from grader.notebooks import read_notebook, write_notebook
+from grader.settings import Settings
+
+__all__ = ["LessonRun", "cache_key", "environment_fingerprint", "find_lessons", "render_report", "run_lessons"]
+
+#: bump when the executed copies' format changes, so old caches are not trusted
+PIPELINE_VERSION = 1
+#: the kernelspec lessons run under (ipykernel's, found next to the running interpreter)
+KERNEL_NAME = "python3"
+MANIFEST_NAME = "manifest.json"
+FAILED_DIR = "failed"
+LOG_DIR = "logs"
+#: tags papermill adds to the notebooks it writes
+_PAPERMILL_INJECTED_TAG = "injected-parameters"
+_PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
+#: a package whose source is part of every lesson's cache key
+COURSE_PACKAGE = "mlcourse"
+COURSE_DISTRIBUTION = "mlcourse-platform"
+
+Status = Literal["executed", "cached"]
+
+
+@dataclass(frozen=True)
+class LessonRun:
+    """What happened to one lesson notebook."""
+
+    name: str
+    source: Path
+    executed: Path
+    profile: str
+    status: Status
+    #: wall-clock seconds of this run (0.0 for a cache hit)
+    seconds: float
+    key: str
+
+
+# --- discovery and cache keys -----------------------------------------------------------------
+
+
+def find_lessons(settings: Settings) -> dict[str, Path]:
+    """Every lesson notebook, by id (the file stem), in name order."""
+    folder = settings.notebooks_dir
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob("*.ipynb")) if not p.name.startswith(".")}
+
+
+def _select(settings: Settings, names: Sequence[str] | None) -> dict[str, Path]:
+    known = find_lessons(settings)
+    if not names:
+        return known
+    chosen: dict[str, Path] = {}
+    for raw in names:
+        name = Path(raw).name.removesuffix(".ipynb")
+        if name not in known:
+            listing = ", ".join(known) or "none: notebooks/ holds no .ipynb file"
+            raise UsageError(f"unknown lesson {raw!r}; known lessons: {listing}")
+        chosen[name] = known[name]
+    return chosen
+
+
+def _package_dir(settings: Settings) -> Path | None:
+    local = settings.root / COURSE_PACKAGE
+    if (local / "__init__.py").is_file():
+        return local
+    spec = importlib.util.find_spec(COURSE_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _tree_digest(folder: Path | None) -> str:
+    digest = hashlib.sha256()
+    if folder is None:
+        return "absent"
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts or path.suffix in {".pyc", ".pyo"}:
+            continue
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def environment_fingerprint(settings: Settings) -> dict[str, str]:
+    """The parts of a lesson's cache key that do not depend on the notebook itself."""
+    try:
+        version = importlib.metadata.version(COURSE_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        version = "not installed"
+    requirements = settings.root / "requirements.txt"
+    return {
+        "pipeline": str(PIPELINE_VERSION),
+        "kernel": KERNEL_NAME,
+        "course_version": version,
+        "mlcourse_source": _tree_digest(_package_dir(settings)),
+        "requirements": hashlib.sha256(requirements.read_bytes()).hexdigest() if requirements.is_file() else "absent",
+    }
+
+
+def cache_key(nb: NotebookNode, *, profile: str, environment: dict[str, str]) -> str:
+    """sha256 over the notebook's cells (type, tags, source), the environment and the profile."""
+    cells = [[cell.cell_type, sorted(cell.get("metadata", {}).get("tags", [])), cell.source] for cell in nb.cells]
+    payload = json.dumps(
+        {"cells": cells, "environment": environment, "profile": profile}, sort_keys=True, ensure_ascii=True
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _check_parameters_cell(nb: NotebookNode, where: str) -> None:
+    tagged = [c for c in nb.cells if markers.TAG_PARAMETERS in c.get("metadata", {}).get("tags", [])]
+    if not tagged:
+        raise AuthoringError(
+            f"{where}: no cell is tagged {markers.TAG_PARAMETERS!r}; tag the code cell that sets "
+            f'`{markers.PROFILE_PARAMETER} = "{markers.DEFAULT_PROFILE}"` so papermill can inject the profile'
+        )
+    if len(tagged) > 1 or tagged[0].cell_type != "code":
+        raise AuthoringError(
+            f"{where}: the {markers.TAG_PARAMETERS!r} tag must be on exactly one code cell "
+            f"(found {len(tagged)} tagged cell(s)); papermill injects the profile after it"
+        )
+
+
+# --- the manifest ----------------------------------------------------------------------------
+
+
+def _sha256_file(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+class _Manifest:
+    """``manifest.json`` beside the executed copies: name → key, executed hash, seconds.
+
+    Updates are read-modify-write under a lock file, so two processes (say, two pytest
+    workers) running lessons of the same profile do not drop each other's entries.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / MANIFEST_NAME
+        self._lock_path = folder / (MANIFEST_NAME + ".lock")
+        self._thread_lock = threading.Lock()
+
+    def read(self) -> dict[str, dict[str, object]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        lessons = data.get("lessons") if isinstance(data, dict) else None
+        return lessons if isinstance(lessons, dict) else {}
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._thread_lock, open(self._lock_path, "a+b") as handle:
+            try:
+                import fcntl
+            except ImportError:  # pragma: no cover - not POSIX: the thread lock is all we have
+                yield
+                return
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def update(self, name: str, entry: dict[str, object] | None) -> None:
+        with self._locked():
+            lessons = self.read()
+            if entry is None:
+                if name not in lessons:
+                    return
+                lessons.pop(name)
+            else:
+                lessons[name] = entry
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(
+                json.dumps({"version": PIPELINE_VERSION, "lessons": dict(sorted(lessons.items()))}, indent=1) + "\n",
+                encoding="utf-8",
+            )
+            tmp.replace(self.path)
+
+    @staticmethod
+    def is_fresh(entry: object, *, key: str, executed: Path) -> bool:
+        if not isinstance(entry, dict) or entry.get("key") != key:
+            return False
+        return entry.get("sha256") is not None and entry.get("sha256") == _sha256_file(executed)
+
+
+# --- running one lesson ------------------------------------------------------------------------
+
+
+def _relative(settings: Settings, path: Path) -> str:
+    try:
+        return path.resolve().relative_to(settings.root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _first_line(source: str) -> str:
+    for line in source.splitlines():
+        if line.strip():
+            text = line.strip()
+            return text if len(text) <= 80 else text[:77] + "..."
+    return "(empty cell)"
+
+
+def _source_cells(executed: NotebookNode) -> list[NotebookNode]:
+    """The executed notebook's cells that correspond, in order, to the source notebook's."""
+    return [
+        cell
+        for cell in executed.cells
+        if not {_PAPERMILL_INJECTED_TAG, _PAPERMILL_ERROR_TAG} & set(cell.get("metadata", {}).get("tags", []))
+    ]
+
+
+def _describe_cell(cells: list[NotebookNode], index: int) -> str:
+    return f"cell {index + 1} of {len(cells)} (`{_first_line(cells[index].source)}`)"
+
+
+def _diagnose(partial: Path, log_text: str) -> str:
+    """What went wrong, read from papermill's partially executed output notebook."""
+    try:
+        executed = nbformat.read(partial, as_version=4)
+    except Exception:
+        executed = None
+    cells = _source_cells(executed) if executed is not None else []
+    for index, cell in enumerate(cells):
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        status = cell.get("metadata", {}).get("papermill", {}).get("status")
+        if not errors and status != "failed":
+            continue
+        where = _describe_cell(cells, index)
+        if "CellTimeoutError" in log_text:
+            return f"{where} did not finish within the per-cell limit"
+        if errors:
+            ename, evalue = errors[-1].get("ename", "Error"), str(errors[-1].get("evalue", ""))
+            evalue = evalue.strip().splitlines()[0] if evalue.strip() else ""
+            return f"{where} raised {ename}: {evalue}" if evalue else f"{where} raised {ename}"
+        return f"{where} failed"
+    tail = [line for line in log_text.strip().splitlines() if line.strip()][-3:]
+    return "papermill stopped before any cell failed: " + (" | ".join(tail) if tail else "no output")
+
+
+def _running_cell(partial: Path) -> str | None:
+    try:
+        executed = nbformat.read(partial, as_version=4)
+    except Exception:
+        return None
+    cells = _source_cells(executed)
+    for index, cell in enumerate(cells):
+        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
+            return _describe_cell(cells, index)
+    return None
+
+
+def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """Kill papermill, its kernel (which jupyter_client puts in a session of its own) and their children."""
+    try:
+        descendants = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
+    groups = {proc.pid}
+    for child in descendants:
+        with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError, PermissionError):
+            groups.add(os.getpgid(child.pid))
+    groups.discard(os.getpgrp())
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+    for child in descendants:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    psutil.wait_procs(descendants, timeout=10)
+    proc.wait()
+
+
+def _normalise(nb: NotebookNode, *, profile: str) -> NotebookNode:
+    """Drop what changes between identical runs (timestamps, durations, temp paths, random ids)."""
+    for index, cell in enumerate(nb.cells):
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if _PAPERMILL_INJECTED_TAG in cell.metadata.get("tags", []):
+            cell["id"] = f"{_PAPERMILL_INJECTED_TAG}-{index}"
+    nb.metadata["papermill"] = {"parameters": {markers.PROFILE_PARAMETER: profile}}
+    return nb
+
+
+def _papermill_command(settings: Settings, source: Path, output: Path, profile: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "papermill",
+        str(source),
+        str(output),
+        "-r",
+        markers.PROFILE_PARAMETER,
+        profile,
+        "--kernel",
+        KERNEL_NAME,
+        "--language",
+        "python",
+        "--execution-timeout",
+        str(max(1, math.ceil(settings.cell_timeout_s))),
+        "--cwd",
+        str(source.parent),
+        "--no-progress-bar",
+        "--log-level",
+        "WARNING",
+    ]
+
+
+def _execute(settings: Settings, name: str, source: Path, profile: str) -> tuple[NotebookNode | None, str | None]:
+    """Run papermill on one lesson; the normalised executed notebook, or why it failed."""
+    folder = settings.executed_dir / profile
+    (folder / LOG_DIR).mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.running.ipynb"
+    log_path = folder / LOG_DIR / f"{name}.log"
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    timed_out = False
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            _papermill_command(settings, source, partial, profile),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            proc.wait(timeout=settings.lesson_timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_tree(proc)
+        except BaseException:
+            _kill_tree(proc)
+            partial.unlink(missing_ok=True)
+            raise
+    log_text = log_path.read_text(encoding="utf-8", errors="replace")
+    if proc.returncode == 0 and not timed_out:
+        nb = nbformat.read(partial, as_version=4)
+        partial.unlink(missing_ok=True)
+        return _normalise(nb, profile=profile), None
+    where = _relative(settings, source)
+    kept = folder / FAILED_DIR / f"{name}.ipynb"
+    if partial.exists():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        partial.replace(kept)
+    if timed_out:
+        running = _running_cell(kept) if kept.exists() else None
+        message = (
+            f"{where} (profile {profile}) did not finish within the lesson limit of {settings.lesson_timeout_s:g} s "
+            f"({markers.ENV_PREFIX}LESSON_TIMEOUT_S){'; it was running ' + running if running else ''}; "
+            "papermill and its kernel were stopped"
+        )
+    else:
+        message = f"{where} (profile {profile}): {_diagnose(kept, log_text)}"
+        if "CellTimeoutError" in log_text:
+            message += f" of {settings.cell_timeout_s:g} s ({markers.ENV_PREFIX}CELL_TIMEOUT_S)"
+    details = [f"log: {_relative(settings, log_path)}"]
+    if kept.exists():
+        details.insert(0, f"partial output: {_relative(settings, kept)}")
+    return None, message + "\n  " + "; ".join(details)
+
+
+# --- the public entry points -------------------------------------------------------------------
+
+
+def run_lessons(
+    settings: Settings, names: Sequence[str] | None, *, profile: str, force: bool = False
+) -> list[LessonRun]:
+    """Execute the named lessons (default: all) for ``profile``, skipping those whose cache is fresh.
+
+    Returns one :class:`LessonRun` per lesson, in name order.
+
+    Raises:
+        UsageError: an unknown lesson name or profile.
+        InvalidNotebook: a lesson file is not a readable notebook.
+        AuthoringError: a lesson has no (or more than one) cell tagged ``parameters``.
+        LessonFailed: one or more lessons raised or ran past a time limit; every other
+            selected lesson was still run, and the message names each failure's notebook,
+            cell and exception.
+    """
+    if profile not in markers.PROFILES:
+        raise UsageError(f"unknown profile {profile!r}; choose one of {', '.join(markers.PROFILES)}")
+    selected = _select(settings, names)
+    folder = settings.executed_dir / profile
+    manifest = _Manifest(folder)
+    environment = environment_fingerprint(settings)
+
+    keys: dict[str, str] = {}
+    for name, source in selected.items():
+        nb = read_notebook(source)
+        _check_parameters_cell(nb, _relative(settings, source))
+        keys[name] = cache_key(nb, profile=profile, environment=environment)
+
+    recorded = manifest.read()
+    runs: dict[str, LessonRun] = {}
+    stale: list[str] = []
+    for name, source in selected.items():
+        executed = folder / f"{name}.ipynb"
+        if not force and manifest.is_fresh(recorded.get(name), key=keys[name], executed=executed):
+            runs[name] = LessonRun(name, source, executed, profile, "cached", 0.0, keys[name])
+        else:
+            stale.append(name)
+
+    failures: dict[str, str] = {}
+    jobs = max(1, min(settings.lesson_jobs, len(stale) or 1))
+    with tqdm(
+        total=len(stale), desc=f"lessons ({profile})", unit="nb", file=sys.stderr, disable=None, leave=False
+    ) as bar:
+        running: set[str] = set()
+        bar_lock = threading.Lock()
+
+        def one(name: str) -> None:
+            with bar_lock:
+                running.add(name)
+                bar.set_postfix_str(", ".join(sorted(running)), refresh=True)
+            started = time.perf_counter()
+            manifest.update(name, None)  # not fresh while it runs, nor if it fails
+            nb, error = _execute(settings, name, selected[name], profile)
+            seconds = time.perf_counter() - started
+            executed = folder / f"{name}.ipynb"
+            if nb is None:
+                failures[name] = error or f"{name}: failed"
+            else:
+                write_notebook(nb, executed)
+                (folder / FAILED_DIR / f"{name}.ipynb").unlink(missing_ok=True)
+                entry: dict[str, object] = {
+                    "key": keys[name],
+                    "sha256": _sha256_file(executed),
+                    "seconds": round(seconds, 3),
+                }
+                manifest.update(name, entry)
+                runs[name] = LessonRun(name, selected[name], executed, profile, "executed", seconds, keys[name])
+            with bar_lock:
+                running.discard(name)
+                bar.set_postfix_str(", ".join(sorted(running)), refresh=False)
+                bar.update(1)
+
+        if jobs == 1:
+            for name in stale:
+                one(name)
+        else:
+            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="lesson") as pool:
+                for future in [pool.submit(one, name) for name in stale]:
+                    future.result()
+
+    if failures:
+        count = f"{len(failures)} of {len(selected)} lesson(s) failed"
+        raise LessonFailed(count + ":\n" + "\n".join(failures[name] for name in sorted(failures)))
+    return [runs[name] for name in selected]
+
+
+def render_report(runs: Sequence[LessonRun]) -> str:
+    """One line per lesson: status, id, profile and seconds; then a summary line."""
+    if not runs:
+        return "no lesson notebooks found in notebooks/"
+    width = max(len(run.name) for run in runs)
+    lines = [
+        f"{run.status:<8}  {run.name:<{width}}  {run.profile:<5}  "
+        + (f"{run.seconds:6.1f} s" if run.status == "executed" else "   fresh")
+        for run in runs
+    ]
+    executed = sum(run.status == "executed" for run in runs)
+    lines.append(f"{len(runs)} lesson(s): {executed} executed, {len(runs) - executed} cached")
+    return "\n".join(lines)
