@@ -35,6 +35,7 @@ from grader.comparison import DEFAULT_TOLERANCE, Tolerance, comparable_lines
 from grader.errors import AuthoringError, GraderError, InvalidNotebook, UsageError
 from grader.notebooks import parse_notebook, read_notebook, write_notebook
 from grader.runner import RunOutcome, run_notebook
+from grader.sandbox import Limits as SandboxLimits
 from grader.settings import Settings
 
 TEMPLATE_NAME = "template.ipynb"
@@ -56,6 +57,11 @@ class Bundle:
     tolerance: Tolerance = DEFAULT_TOLERANCE
 
     @property
+    def limits(self) -> SandboxLimits:
+        """The sandbox limits of this exercise (defaults, or the solution's own overrides)."""
+        return SandboxLimits.for_notebook(self.template)
+
+    @property
     def max_score(self) -> float:
         return sum(check.points for check in self.checks)
 
@@ -65,9 +71,10 @@ def known_exercises(settings: Settings) -> list[str]:
     return sorted(p.stem for p in settings.solutions_dir.glob("*.ipynb"))
 
 
-def bundle_key(solution: bytes, *, kernel_name: str) -> str:
+def bundle_key(solution: bytes, *, kernel_name: str, sandboxed: bool = True) -> str:
     digest = hashlib.sha256()
-    for part in (grader.__version__.encode(), kernel_name.encode(), solution):
+    isolation = b"sandbox" if sandboxed else b"none"
+    for part in (grader.__version__.encode(), kernel_name.encode(), isolation, solution):
         digest.update(len(part).to_bytes(8, "big") + part)
     return digest.hexdigest()
 
@@ -185,7 +192,7 @@ def build_bundle(settings: Settings, exercise_id: str) -> Bundle:
         known = ", ".join(known_exercises(settings)) or "none"
         raise UsageError(f"no solutions/{exercise_id}.ipynb (known exercises: {known})")
     data = solution_path.read_bytes()
-    key = bundle_key(data, kernel_name=settings.kernel_name)
+    key = bundle_key(data, kernel_name=settings.kernel_name, sandboxed=settings.sandbox)
     folder = settings.bundle_dir / exercise_id
     cached = _load(exercise_id, folder, key)
     if cached is not None:
@@ -206,7 +213,8 @@ def _build(settings: Settings, exercise: str, solution_path: Path, key: str, fol
     checks = authoring.graded_cells(solution)
     outcome = run_notebook(reference_notebook(solution), kernel_name=settings.kernel_name,
                            cell_timeout_s=settings.cell_timeout_s, wall_timeout_s=settings.grading_timeout_s,
-                           mode="record")
+                           mode="record",
+                           sandbox=SandboxLimits.for_notebook(solution) if settings.sandbox else None)
     if not outcome.cells and not outcome.killed:
         raise AuthoringError(
             f"solutions/{exercise}.ipynb: the reference run produced no results "

@@ -88,4 +88,5 @@ def check_notebook(settings: Settings, path: Path) -> Result:
         device=outcome.device,
         checks=scored.checks,
         message=results.grading_error(outcome.runner_failure()) if scored.grading_error else "",
+        isolation=results.LOCAL_SELF_CHECK,
     )

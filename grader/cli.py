@@ -179,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object per submission")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
     p.add_argument("--html", default=None, metavar="FILE", help="also write an HTML feedback page")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run learner code WITHOUT the sandbox (only for code you trust; every report says so)")
     p.set_defaults(handler=_cmd_grade)
 
     p = sub.add_parser("verify", help="prove every exercise: solution full marks, stub zero, stable re-runs")
@@ -216,7 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        overrides = {k: getattr(args, k, None) for k in ("port", "host")}
+        overrides: dict[str, object] = {k: getattr(args, k, None) for k in ("port", "host")}
+        if getattr(args, "unsafe_no_sandbox", False):
+            overrides["sandbox"] = False
         settings = load_settings(**overrides)
         handler: Handler = args.handler
         return handler(args, settings)

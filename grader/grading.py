@@ -24,6 +24,7 @@ from grader.errors import InvalidNotebook
 from grader.notebooks import DEFAULT_MAX_BYTES, parse_notebook
 from grader.results import Result
 from grader.runner import RunOutcome, run_notebook
+from grader.sandbox import require_sandbox
 from grader.scoring import Limits, score_checks
 from grader.settings import Settings
 
@@ -73,7 +74,8 @@ def resolve_exercise(settings: Settings, nb: NotebookNode, exercise: str | None,
 def run_assembled(settings: Settings, nb: NotebookNode, bundle: Bundle) -> RunOutcome:
     """Execute the assembled notebook in a fresh grading kernel, comparing graded outputs."""
     return run_notebook(nb, kernel_name=settings.kernel_name, cell_timeout_s=settings.cell_timeout_s,
-                        wall_timeout_s=settings.grading_timeout_s, mode="compare", tolerance=bundle.tolerance)
+                        wall_timeout_s=settings.grading_timeout_s, mode="compare", tolerance=bundle.tolerance,
+                        sandbox=bundle.limits if settings.sandbox else None)
 
 
 def grade_notebook(settings: Settings, source: Path | bytes, *, exercise: str | None = None,
@@ -88,6 +90,8 @@ def grade_notebook(settings: Settings, source: Path | bytes, *, exercise: str | 
     """
     started = time.perf_counter()
     label = name or (str(source) if isinstance(source, Path) else "submission")
+    if settings.sandbox:
+        require_sandbox()
     try:
         submission = read_submission(source, name=label)
         exercise = resolve_exercise(settings, submission, exercise, name=label)
@@ -111,6 +115,7 @@ def grade_notebook(settings: Settings, source: Path | bytes, *, exercise: str | 
         device=outcome.device,
         checks=scored.checks,
         message=message,
+        isolation=outcome.isolation,
     )
 
 

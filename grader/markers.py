@@ -30,6 +30,8 @@ META_POINTS = "points"
 #: notebook metadata: ``nb.metadata["grader"] = {"exercise": "03-data-assumptions", ...}``
 META_EXERCISE = "exercise"
 META_GENERATED = "generated"
+#: solution notebook metadata: per-exercise sandbox limits, ``{"memory_mb": 4096, "cpu_s": 600}``
+META_LIMITS = "limits"
 
 #: the first line of every check cell: ``# Check 3.2: the split keeps customers together``
 CHECK_TITLE = re.compile(r"^#\s*Check\s+(?P<id>\d+(?:\.\d+)*)\s*:\s*(?P<name>\S.*?)\s*$")

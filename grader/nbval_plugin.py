@@ -27,6 +27,7 @@ This module is imported by the trusted pytest process only; it keeps its imports
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -44,6 +45,12 @@ from grader.comparison import Tolerance, compare_outputs
 from grader.sanitize import DEFAULT_SANITIZERS
 
 MODES = ("compare", "record", "run")
+#: output (text and data) one notebook may produce before the grader stops its kernel, MB
+MAX_OUTPUT_MB = 8.0
+#: the largest single kernel message the trusted side accepts (larger: the connection is dropped)
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+#: kernel messages queued on the trusted side before ZMQ drops new ones
+MAX_QUEUED_MESSAGES = 64
 #: how often a waiting runner checks that the kernel is still alive, seconds
 _LIVENESS_POLL_S = 0.5
 _FRAME = re.compile(r", in ([A-Za-z_]\w*)\(")
@@ -59,6 +66,10 @@ class KernelDied(Exception):
     """The kernel process exited while a cell was running."""
 
 
+class OutputLimitExceeded(Exception):
+    """The notebook printed more than the grader keeps (``--grader-max-output-mb``)."""
+
+
 class CellNotRun(Exception):
     """The cell was not sent to the kernel (it had died or been stopped earlier)."""
 
@@ -71,6 +82,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="compare graded outputs with the notebook's; record them; or only run")
     group.addoption("--grader-sandbox", default=None,
                     help="start the kernel in the grading sandbox (JSON from grader.sandbox.SandboxJob.spec)")
+    group.addoption("--grader-max-output-mb", type=float, default=MAX_OUTPUT_MB,
+                    help="output the whole notebook may produce before its kernel is stopped")
     group.addoption("--grader-rtol", type=float, default=Tolerance.rtol)
     group.addoption("--grader-atol", type=float, default=Tolerance.atol)
 
@@ -113,14 +126,24 @@ class GradingKernel(RunningKernel):
                     raise RuntimeError("Kernel aborted execution request")
                 return
 
+    #: bytes of output still accepted from this kernel (set from --grader-max-output-mb)
+    output_budget: float = MAX_OUTPUT_MB * 1024 * 1024
+
     def get_message(self, stream: str, timeout: float | None = None) -> dict[str, Any]:
         """One message, read straight from the channel's socket.
 
         nbval's version pretty-prints every message for a debug log, and the blocking client
-        runs an event loop per message; together about a millisecond per cell.
+        runs an event loop per message; together about a millisecond per cell. Output is
+        counted against :attr:`output_budget`; past it the kernel is stopped.
         """
         if stream == "iopub":
-            return self.kc.iopub_channel.get_msg(timeout=timeout)
+            msg = self.kc.iopub_channel.get_msg(timeout=timeout)
+            self.output_budget -= _output_size(msg)
+            if self.output_budget < 0:
+                with contextlib.suppress(Exception):
+                    self.km.shutdown_kernel(now=True)
+                raise OutputLimitExceeded
+            return msg
         if stream == "shell":
             return self.kc.shell_channel.get_msg(timeout=timeout)
         raise ValueError(f"no kernel channel {stream!r}")
@@ -151,12 +174,14 @@ class SandboxedKernel(GradingKernel):
 
         class _OnlySandbox(KernelSpecManager):
             def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-                return KernelSpec(argv=job.kernel_argv(), display_name="Python (grading sandbox)", language="python")
+                # interrupts travel as messages: a signal to the launcher would not reach the kernel
+                return KernelSpec(argv=job.kernel_argv(), display_name="Python (grading sandbox)", language="python",
+                                  interrupt_mode="message")
 
         self.km = KernelManager(kernel_name="grader-sandbox", kernel_spec_manager=_OnlySandbox(),
                                 transport="ipc", ip=str(job.ipc_prefix))
         self.km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(job.directory))
-        self.kc = self.km.client()
+        self.kc = self.km.client(context=_bounded_context())
         self.kc.start_channels()
         try:
             self.kc.wait_for_ready(timeout=startup_timeout)
@@ -177,6 +202,26 @@ def start_kernel(kernel_name: str, *, cwd: str, startup_timeout: float, sandbox:
     if sandbox:
         return SandboxedKernel(sandbox, startup_timeout=startup_timeout)
     return GradingKernel(kernel_name, cwd=cwd, startup_timeout=startup_timeout)
+
+
+def _output_size(msg: dict[str, Any]) -> int:
+    """Bytes of learner output in one iopub message (text, data, tracebacks)."""
+    content = msg.get("content", {})
+    size = len(content.get("text", "") or "")
+    for value in (content.get("data") or {}).values():
+        size += len(value) if isinstance(value, str) else len(json.dumps(value))
+    size += sum(len(line) for line in content.get("traceback", []) or [])
+    return size
+
+
+def _bounded_context() -> Any:
+    """A ZMQ context whose sockets refuse huge messages and queue few: the grader's memory stays bounded."""
+    import zmq
+
+    context = zmq.Context()
+    context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+    context.setsockopt(zmq.RCVHWM, MAX_QUEUED_MESSAGES)
+    return context
 
 
 def _query_device(kernel: GradingKernel, timeout: float = 2.0) -> str:
@@ -216,6 +261,7 @@ class GradingFile(IPyNbFile):
             startup_timeout=option.nbval_kernel_startup_timeout,
             sandbox=option.grader_sandbox,
         )
+        self.kernel.output_budget = option.grader_max_output_mb * 1024 * 1024
         _write(self.config, {"event": "kernel", "pid": self.kernel.pid})
 
     def collect(self) -> Iterator[GradingCell]:
@@ -300,6 +346,9 @@ def _verdict(item: GradingCell, excinfo: pytest.ExceptionInfo[BaseException] | N
     elif isinstance(exc, KernelDied):
         record["reason"] = "kernel-died"
         notebook.stopped = {"index": item.index, "why": "kernel-died"}
+    elif isinstance(exc, OutputLimitExceeded):
+        record["reason"] = "output-limit"
+        notebook.stopped = {"index": item.index, "why": "output-limit"}
     elif notebook.kernel is None:
         record.update(status="not-run", reason="kernel-start", detail=f"{type(exc).__name__}: {exc}"[:500])
     elif isinstance(exc, NbCellError) and str(exc).startswith("Timeout"):

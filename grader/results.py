@@ -80,6 +80,9 @@ class Result:
     device: str
     checks: tuple[CheckResult, ...] = ()
     message: str = ""
+    #: how the learner's kernel was isolated: "bubblewrap sandbox", "local self-check" (grader check),
+    #: or "none" (--unsafe-no-sandbox)
+    isolation: str = "none"
 
     @property
     def full_marks(self) -> bool:
@@ -96,8 +99,15 @@ class Result:
             "duration_s": round(self.duration_s, 3),
             "device": self.device,
             "message": self.message,
+            "isolation": self.isolation,
             "checks": [asdict(check) for check in self.checks],
         }
+
+
+#: the isolation of ``grader check``: the learner's own code on their own machine, no sandbox needed
+LOCAL_SELF_CHECK = "local self-check"
+#: said in every report of a run without the sandbox
+UNSANDBOXED = "WARNING: graded WITHOUT a sandbox (--unsafe-no-sandbox): only for code you trust"
 
 
 # --- constructors -----------------------------------------------------------------------
@@ -121,8 +131,20 @@ def _seconds(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
+#: why a notebook that printed too much was stopped
+OUTPUT_LIMIT = "output limit exceeded (the kernel was stopped)"
+
+#: exceptions that mean a sandbox limit was hit, in words a learner understands
+_LIMIT_EXCEPTIONS = {
+    "MemoryError": "memory limit exceeded",
+    "BlockingIOError": "process limit exceeded (too many processes or threads)",
+}
+
+
 def not_run_exercise_raised(exercise: str, exception: str) -> str:
-    """A check skipped because the exercise it needs is not done (or broke)."""
+    """A check skipped because the exercise it needs is not done (or broke, or hit a limit)."""
+    if exception in _LIMIT_EXCEPTIONS:
+        return f"not run: {_LIMIT_EXCEPTIONS[exception]} in {exercise}"
     return f"not run: {exercise} raised {exception}"
 
 
@@ -130,8 +152,10 @@ def not_run_exercise_timed_out(exercise: str, seconds: float) -> str:
     return f"not run: {exercise} timed out after {_seconds(seconds)}"
 
 
-def not_run_kernel_died(where: str) -> str:
-    """Checks after the cell whose kernel died."""
+def not_run_kernel_died(where: str, cause: str | None = None) -> str:
+    """Checks after the cell whose kernel died; ``cause`` names the limit that ended it, if one did."""
+    if cause:
+        return f"not run: {cause} in {where}"
     return f"not run: the kernel died in {where} (os._exit or a crash)"
 
 
@@ -154,7 +178,9 @@ def timed_out(seconds: float) -> str:
     return f"timed out after {_seconds(seconds)} (the limit for one cell)"
 
 
-def kernel_died_here() -> str:
+def kernel_died_here(cause: str | None = None) -> str:
+    if cause:
+        return f"{cause} while running this check"
     return "the kernel died while running this check (os._exit or a crash)"
 
 
@@ -201,6 +227,8 @@ def _headline(result: Result) -> str:
 def render_text(result: Result) -> str:
     """What a learner sees in a terminal: a headline, then one line per check."""
     lines = [_headline(result)]
+    if result.status != "invalid" and result.isolation == "none":
+        lines.append(f"  {UNSANDBOXED}")
     if result.message:
         lines.append(f"  {result.message}")
     width = min(60, max((len(check.title) for check in result.checks), default=0))
@@ -231,6 +259,8 @@ def _html_result(result: Result) -> str:
     meta = [f"exercise {result.exercise}" if result.exercise else "", f"{result.duration_s:.1f} s",
             f"device {result.device}"]
     parts.append(f'<p class="meta">{e(" · ".join(m for m in meta if m))}</p>')
+    if result.status != "invalid" and result.isolation == "none":
+        parts.append(f'<p class="fail">{e(UNSANDBOXED)}</p>')
     if result.message:
         parts.append(f'<p class="msg">{e(result.message)}</p>')
     if result.checks:

@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import functools
 import json
 import os
 import resource
@@ -43,6 +44,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from grader.errors import GraderError, SandboxUnavailable
 
@@ -132,6 +134,15 @@ class Limits:
     @classmethod
     def from_json(cls, text: str) -> Limits:
         return cls(**json.loads(text))
+
+    @classmethod
+    def for_notebook(cls, nb: Any) -> Limits:
+        """The defaults, overridden by the solution's ``metadata.grader.limits`` (per exercise)."""
+        from grader import markers
+
+        meta = nb.metadata.get(markers.META_GRADER, {})
+        overrides = meta.get(markers.META_LIMITS, {}) if isinstance(meta, dict) else {}
+        return cls().replace(**overrides) if isinstance(overrides, dict) and overrides else cls()
 
     def replace(self, **changes: float) -> Limits:
         """A copy with some limits changed (e.g. an exercise's own overrides)."""
@@ -553,7 +564,7 @@ def launch(*, job: Path, uid: int, limits: Limits, connection_file: Path) -> int
         child.kill()
 
     signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts reach the kernel as messages
     wall_exceeded = False
     try:
         status = child.wait(timeout=limits.wall_s)
@@ -652,6 +663,34 @@ def _probe(interp: Interpreter) -> Finding:
         return Finding("sandbox starts, network isolated", False, "the probe reached 127.0.0.1:5432 from inside")
     tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
     return Finding("sandbox starts, network isolated", False, f"bubblewrap failed: {tail}")
+
+
+@functools.lru_cache(maxsize=1)
+def require_sandbox() -> str:
+    """Raise SandboxUnavailable (saying why and what to do) unless a sandbox can be built here.
+
+    A cheap check (tools present, interpreter readable), made once per process; ``grader doctor``
+    runs the full probe.
+    """
+    problems = []
+    if not sys.platform.startswith("linux"):
+        problems.append(f"the sandbox needs Linux (this is {sys.platform})")
+    if shutil.which("bwrap") is None:
+        problems.append("bubblewrap is not installed (`apt-get install bubblewrap`; `make setup` does it)")
+    try:
+        import pyseccomp  # noqa: F401
+    except Exception as exc:  # ImportError, or OSError when libseccomp is missing
+        problems.append(f"seccomp is unavailable ({type(exc).__name__}: {exc}; install libseccomp2)")
+    try:
+        find_interpreter()
+    except SandboxUnavailable as exc:
+        problems.append(str(exc))
+    if problems:
+        raise SandboxUnavailable(
+            "cannot grade untrusted notebooks here: " + "; ".join(problems)
+            + ". Fix that (see `grader doctor`), or grade code you trust with --unsafe-no-sandbox"
+        )
+    return "bubblewrap sandbox"
 
 
 def sandbox_available() -> tuple[bool, str]:

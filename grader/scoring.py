@@ -123,7 +123,9 @@ def _not_reached(nb: NotebookNode, record: dict[str, Any] | None, outcome: RunOu
         where = cell_label(nb, int(stopped["index"]))
         if stopped.get("why") == "timeout":
             return results.not_run_after_timeout(where, limits.cell_timeout_s)
-        return results.not_run_kernel_died(where)
+        if stopped.get("why") == "output-limit":
+            return results.not_run_kernel_died(where, results.OUTPUT_LIMIT)
+        return results.not_run_kernel_died(where, outcome.kernel_exit)
     return None
 
 
@@ -151,7 +153,9 @@ def _verdict(
     if reason == "timeout":
         return result("fail", results.timed_out(limits.cell_timeout_s)), False
     if reason == "kernel-died":
-        return result("fail", results.kernel_died_here()), False
+        return result("fail", results.kernel_died_here(outcome.kernel_exit)), False
+    if reason == "output-limit":
+        return result("fail", results.kernel_died_here(results.OUTPUT_LIMIT)), False
     if reason == "mismatch":
         return result("fail", results.output_differs(record.get("difference"), hidden=check.hidden)), False
     if reason == "error":

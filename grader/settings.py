@@ -43,6 +43,9 @@ class Settings:
     grading_timeout_s: float = 900.0
     #: the kernelspec grading kernels start from (a submission's own kernelspec is ignored)
     kernel_name: str = "python3"
+    #: grade in the bubblewrap sandbox (``grader/sandbox.py``); False only by the explicit
+    #: ``--unsafe-no-sandbox`` flag or GRADER_SANDBOX=0, and every report then says so
+    sandbox: bool = True
     #: port of ``grader serve`` / ``make serve``
     port: int = 8000
     host: str = "127.0.0.1"
@@ -114,7 +117,17 @@ class Settings:
         return self.build_dir / "grading"
 
 
-_ENV_FIELDS = {
+def _flag(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+_ENV_FIELDS: dict[str, object] = {
+    "sandbox": _flag,
     "lesson_timeout_s": float,
     "cell_timeout_s": float,
     "lesson_jobs": int,
@@ -150,9 +163,10 @@ def load_settings(root: Path | None = None, **overrides: object) -> Settings:
         key = markers.ENV_PREFIX + name.upper()
         if key in env:
             try:
-                values[name] = kind(env[key])
+                values[name] = kind(env[key])  # type: ignore[operator]
             except ValueError as exc:
-                raise UsageError(f"{key}={env[key]!r} is not a valid {kind.__name__}") from exc
+                what = "flag (0/1)" if kind is _flag else getattr(kind, "__name__", "value")
+                raise UsageError(f"{key}={env[key]!r} is not a valid {what}") from exc
     values.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in dataclasses.fields(Settings)}
     unknown = set(values) - known

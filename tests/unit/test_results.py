@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
@@ -22,7 +23,8 @@ def make_result(**changes: object) -> Result:
         CheckResult("3.4", "no alarm on clean data", True, 3, 3, "pass"),
     )
     fields: dict[str, object] = dict(exercise="03-data-assumptions", submission="exercises/03-data-assumptions.ipynb",
-                                     status="graded", score=4, max_score=8, duration_s=2.5, device="cpu", checks=checks)
+                                     status="graded", score=4, max_score=8, duration_s=2.5, device="cpu", checks=checks,
+                                     isolation="bubblewrap sandbox")
     fields.update(changes)
     return Result(**fields)  # type: ignore[arg-type]
 
@@ -45,7 +47,7 @@ def test_json_matches_the_schema() -> None:
     assert "\n" not in text
     data = json.loads(text)
     assert set(data) == {"exercise", "submission", "status", "score", "max_score", "duration_s", "device",
-                         "message", "checks"}
+                         "message", "isolation", "checks"}
     assert set(data["checks"][0]) == {"id", "name", "hidden", "points", "max_points", "status", "message"}
     assert [c["status"] for c in data["checks"]] == ["pass", "fail", "not-run", "pass"]
     assert data["score"] == 4 and data["max_score"] == 8
@@ -115,3 +117,13 @@ def test_invalid_result_says_what_to_do() -> None:
     text = results.render_text(results.invalid("x.ipynb", "x.ipynb: not valid JSON; upload the .ipynb file"))
     assert text.splitlines() == ["x.ipynb: not graded (invalid submission)",
                                  "  x.ipynb: not valid JSON; upload the .ipynb file"]
+
+
+@pytest.mark.parametrize("isolation, warned", [("none", True), ("bubblewrap sandbox", False),
+                                               (results.LOCAL_SELF_CHECK, False)])
+def test_every_report_says_when_grading_ran_without_a_sandbox(isolation: str, warned: bool) -> None:
+    """Does every rendering (text, JSON, HTML) say so when learner code ran unsandboxed?"""
+    result = make_result(isolation=isolation)
+    assert (results.UNSANDBOXED in results.render_text(result)) is warned
+    assert (html.escape(results.UNSANDBOXED) in results.render_html([result])) is warned
+    assert json.loads(results.render_json(result))["isolation"] == isolation
