@@ -326,8 +326,12 @@ def _normalise(nb: NotebookNode, *, profile: str) -> NotebookNode:
     for index, cell in enumerate(nb.cells):
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
-        if _PAPERMILL_INJECTED_TAG in cell.metadata.get("tags", []):
+        tags = cell.metadata.get("tags", [])
+        if _PAPERMILL_INJECTED_TAG in tags:
             cell["id"] = f"{_PAPERMILL_INJECTED_TAG}-{index}"
+            # the site shows the notebook's own parameters cell; the injected copy would repeat it
+            if markers.TAG_REMOVE_CELL not in tags:
+                cell.metadata["tags"] = [*tags, markers.TAG_REMOVE_CELL]
     nb.metadata["papermill"] = {"parameters": {markers.PROFILE_PARAMETER: profile}}
     return nb
 

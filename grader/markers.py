@@ -36,6 +36,10 @@ META_LIMITS = "limits"
 #: the first line of every check cell: ``# Check 3.2: the split keeps customers together``
 CHECK_TITLE = re.compile(r"^#\s*Check\s+(?P<id>\d+(?:\.\d+)*)\s*:\s*(?P<name>\S.*?)\s*$")
 
+# --- Jupyter Book cell tags -------------------------------------------------------------
+#: hides a whole cell on the site (used for papermill's injected parameters cell)
+TAG_REMOVE_CELL = "remove-cell"
+
 # --- lesson notebooks (papermill) -------------------------------------------------------
 PROFILE_PARAMETER = "profile"
 PROFILES = ("smoke", "full")
