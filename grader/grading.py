@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbformat import NotebookNode
 
@@ -27,6 +28,9 @@ from grader.runner import RunOutcome, run_notebook
 from grader.sandbox import require_sandbox
 from grader.scoring import Limits, score_checks
 from grader.settings import Settings
+
+if TYPE_CHECKING:
+    from grader.warm import WarmPool
 
 
 def read_submission(source: Path | bytes, *, name: str, max_bytes: int = DEFAULT_MAX_BYTES) -> NotebookNode:
@@ -71,18 +75,32 @@ def resolve_exercise(settings: Settings, nb: NotebookNode, exercise: str | None,
     return exercise
 
 
-def run_assembled(settings: Settings, nb: NotebookNode, bundle: Bundle) -> RunOutcome:
-    """Execute the assembled notebook in a fresh grading kernel, comparing graded outputs."""
+def run_assembled(settings: Settings, nb: NotebookNode, bundle: Bundle, *,
+                  pool: WarmPool | None = None) -> RunOutcome:
+    """Execute the assembled notebook in a fresh grading kernel, comparing graded outputs.
+
+    With ``pool``, the kernel is a warm one from the pool (used once) when the pool serves this
+    exercise's limits and has a runner ready; otherwise it is started cold, as without a pool.
+    A warm run that left no verdict at all (its runner died) is run again cold.
+    """
+    limits = bundle.limits if settings.sandbox else None
+    runner = pool.acquire() if pool is not None and pool.serves(settings, limits) else None
+    if runner is not None:
+        outcome = runner.run(nb, wall_timeout_s=settings.grading_timeout_s, mode="compare",
+                             tolerance=bundle.tolerance)
+        if outcome.cells or outcome.finished or outcome.killed:
+            return outcome
     return run_notebook(nb, kernel_name=settings.kernel_name, cell_timeout_s=settings.cell_timeout_s,
                         wall_timeout_s=settings.grading_timeout_s, mode="compare", tolerance=bundle.tolerance,
-                        sandbox=bundle.limits if settings.sandbox else None)
+                        sandbox=limits)
 
 
 def grade_notebook(settings: Settings, source: Path | bytes, *, exercise: str | None = None,
-                   name: str | None = None) -> Result:
+                   name: str | None = None, pool: WarmPool | None = None) -> Result:
     """Grade one submission against its exercise's visible and hidden checks.
 
     ``name`` is how messages refer to the submission (default: the path, or "submission").
+    ``pool``: take the kernel from this warm pool when it serves the exercise (:mod:`grader.warm`).
 
     Raises:
         AuthoringError: the exercise's solution breaks the authoring rules or fails its checks.
@@ -99,7 +117,7 @@ def grade_notebook(settings: Settings, source: Path | bytes, *, exercise: str | 
         assembly = assemble(bundle.template, submission, name=label, exercise=exercise)
     except InvalidNotebook as exc:
         return results.invalid(label, str(exc), exercise=exercise, duration_s=time.perf_counter() - started)
-    outcome = run_assembled(settings, assembly.notebook, bundle)
+    outcome = run_assembled(settings, assembly.notebook, bundle, pool=pool)
     limits = Limits(settings.cell_timeout_s, settings.grading_timeout_s)
     scored = score_checks(assembly.notebook, bundle.checks, outcome, limits)
     message = results.missing_exercises(assembly.missing) if assembly.missing else ""

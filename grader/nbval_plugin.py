@@ -21,6 +21,13 @@ What it changes in nbval, and why:
   interrupted, nbval stops it and later cells are recorded as not run.
 - **Results**: each cell's verdict is appended to ``--grader-result`` as one JSON line, so
   a run killed from outside still leaves what it finished behind.
+- **Warm start** (``--grader-wait FD``, used by :mod:`grader.warm`): the kernel is started in
+  ``pytest_configure``, before the notebook exists; the process says ``ready <pid>`` on ``FD``
+  and reads one JSON command per line on stdin: ``{"command": "ping"}`` (answered ``alive`` or
+  ``dead`` after a round trip to the kernel), ``{"command": "go", "mode": …, "rtol": …,
+  "atol": …}`` (the notebook is now written: collect and run it), or end of input (stop the
+  kernel and exit). After the last verdict it writes the ``done`` record and says ``done`` on
+  ``FD`` before stopping the kernel, so the caller need not wait for the kernel to exit.
 
 This module is imported by the trusted pytest process only; it keeps its imports light.
 """
@@ -29,14 +36,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import select
+import sys
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from queue import Empty
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
+from nbformat import NotebookNode
 from nbval.kernel import RunningKernel
 from nbval.plugin import IPyNbCell, IPyNbFile, NbCellError
 
@@ -86,6 +97,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="output the whole notebook may produce before its kernel is stopped")
     group.addoption("--grader-rtol", type=float, default=Tolerance.rtol)
     group.addoption("--grader-atol", type=float, default=Tolerance.atol)
+    group.addoption("--grader-wait", type=int, default=None, metavar="FD",
+                    help="start the kernel now, report on file descriptor FD, wait on stdin for 'go' (grader.warm)")
+
+
+#: the kernel a warm runner started before its notebook existed (``--grader-wait``)
+_WARM_KERNEL = pytest.StashKey["GradingKernel"]()
+#: set once the ``done`` record is written
+_DONE = pytest.StashKey[bool]()
+#: how long a ``ping`` waits for the kernel's reply, seconds
+_PING_TIMEOUT_S = 5.0
 
 
 def _enabled(config: pytest.Config) -> bool:
@@ -122,9 +143,13 @@ class GradingKernel(RunningKernel):
                     raise KernelDied from None
                 continue
             if msg["parent_header"].get("msg_id") == msg_id:
+                self.last_reply = msg["content"]
                 if msg["content"]["status"] == "aborted":
                     raise RuntimeError("Kernel aborted execution request")
                 return
+
+    #: the content of the last execute_reply (its status says whether the cell raised)
+    last_reply: dict[str, Any] | None = None
 
     #: bytes of output still accepted from this kernel (set from --grader-max-output-mb)
     output_budget: float = MAX_OUTPUT_MB * 1024 * 1024
@@ -248,6 +273,112 @@ def _graded(cell: Any) -> bool:
     return isinstance(tags, list) and any(tag in markers.GRADED_TAGS for tag in tags)
 
 
+def _start_configured_kernel(config: pytest.Config, default_cwd: str) -> GradingKernel:
+    option = config.option
+    return start_kernel(
+        option.nbval_kernel_name or "python3",
+        cwd=option.grader_workdir or default_cwd,
+        startup_timeout=option.nbval_kernel_startup_timeout,
+        sandbox=option.grader_sandbox,
+    )
+
+
+def _say(fd: int, line: str) -> None:
+    """One status line to the warm pool (``--grader-wait FD``)."""
+    with contextlib.suppress(OSError):  # the pool went away: nothing to tell
+        os.write(fd, (line.replace("\n", " ") + "\n").encode())
+
+
+def _responsive(kernel: GradingKernel) -> bool:
+    """Does the kernel answer a ``kernel_info`` request (a real round trip, not only a live pid)?"""
+    try:
+        msg_id = kernel.kc.kernel_info()
+        kernel.await_reply(msg_id, timeout=_PING_TIMEOUT_S)
+        kernel.await_idle(msg_id, _PING_TIMEOUT_S)
+    except Exception:  # Empty, KernelDied, a closed channel: not usable
+        return False
+    return True
+
+
+def _read_line(fd: int, pending: bytearray) -> bytes | None:
+    """One line from ``fd`` (readable now), or ``None`` at end of input."""
+    while b"\n" not in pending:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return None
+        pending.extend(chunk)
+    line, _, rest = bytes(pending).partition(b"\n")
+    pending[:] = rest
+    return line
+
+
+def _apply_go(config: pytest.Config, command: dict[str, Any]) -> None:
+    """The per-submission options a ``go`` command carries (mode and tolerance)."""
+    mode = command.get("mode", config.option.grader_mode)
+    if mode not in MODES:
+        raise pytest.UsageError(f"--grader-wait: unknown mode {mode!r}")
+    config.option.grader_mode = mode
+    config.option.grader_rtol = float(command.get("rtol", config.option.grader_rtol))
+    config.option.grader_atol = float(command.get("atol", config.option.grader_atol))
+
+
+def _prepare_collection() -> None:
+    """Do now what collecting the notebook would do first: compile nbformat's schema validator (~0.1 s)."""
+    import nbformat
+
+    nbformat.validate(nbformat.v4.new_notebook())
+
+
+def _leave(code: int) -> NoReturn:
+    """End a warm runner that never ran its notebook: no session, no report, nothing else to do."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """``--grader-wait FD``: start the kernel, say ``ready``, and block until ``go`` (see module docs)."""
+    fd = config.getoption("grader_wait", None)
+    if fd is None or not _enabled(config):
+        return
+    try:
+        kernel = _start_configured_kernel(config, str(config.rootpath))
+    except Exception as exc:
+        _say(fd, f"failed {type(exc).__name__}: {exc}"[:500])
+        _leave(3)
+    _prepare_collection()
+    _say(fd, f"ready {kernel.pid}")
+    pending = bytearray()
+    while True:
+        readable, _, _ = select.select([0], [], [], _LIVENESS_POLL_S)
+        if not readable:
+            if not kernel.is_alive():
+                _say(fd, "dead")
+                _leave(4)
+            continue
+        line = _read_line(0, pending)
+        command: dict[str, Any] = {}
+        with contextlib.suppress(ValueError):
+            command = json.loads(line) if line is not None else {}
+        if line is None or command.get("command") == "quit":
+            kernel.stop()
+            _leave(0)
+        if command.get("command") == "ping":
+            if _responsive(kernel):
+                _say(fd, "alive")
+                continue
+            _say(fd, "dead")
+            with contextlib.suppress(Exception):
+                kernel.km.shutdown_kernel(now=True)
+            _leave(4)
+        if command.get("command") == "go":
+            _apply_go(config, command)
+            config.stash[_WARM_KERNEL] = kernel
+            return
+
+
 class GradingFile(IPyNbFile):
     """One notebook: starts the kernel, yields one :class:`GradingCell` per code cell."""
 
@@ -255,12 +386,10 @@ class GradingFile(IPyNbFile):
 
     def setup(self) -> None:
         option = self.config.option
-        self.kernel = start_kernel(
-            option.nbval_kernel_name or "python3",
-            cwd=option.grader_workdir or str(self.path.parent),
-            startup_timeout=option.nbval_kernel_startup_timeout,
-            sandbox=option.grader_sandbox,
-        )
+        warm = self.config.stash.get(_WARM_KERNEL, None)
+        if warm is not None:
+            del self.config.stash[_WARM_KERNEL]  # this notebook owns (and stops) it now
+        self.kernel = warm if warm is not None else _start_configured_kernel(self.config, str(self.path.parent))
         self.kernel.output_budget = option.grader_max_output_mb * 1024 * 1024
         _write(self.config, {"event": "kernel", "pid": self.kernel.pid})
 
@@ -286,6 +415,8 @@ class GradingFile(IPyNbFile):
         kernel = self.kernel
         if kernel is not None and kernel.is_alive():
             _write(self.config, {"event": "device", "device": _query_device(kernel)})
+            if self.config.getoption("grader_wait", None) is not None:
+                _finish(self.config)  # every verdict is in: the warm pool need not wait for the kernel to stop
             kernel.stop()
 
 
@@ -308,7 +439,16 @@ class GradingCell(IPyNbCell):
         if not notebook.kernel.is_alive():
             raise CellNotRun
         self.test_outputs = None
+        notebook.kernel.last_reply = None
         super().runtest()
+        reply = notebook.kernel.last_reply or {}
+        if reply.get("status") == "error":
+            # the cell raised but showed no traceback (learner code patched the display of errors,
+            # e.g. set_custom_exc or showtraceback): the kernel's reply still says it failed
+            ename, evalue = str(reply.get("ename", "Exception")), str(reply.get("evalue", ""))
+            self.test_outputs = [*(self.test_outputs or []), NotebookNode(
+                output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])]
+            self.raise_cell_error("Cell execution caused an exception")
 
     def compare_outputs(self, test: list[Any], ref: list[Any], skip_compare: Any = None) -> bool:
         option = self.config.option
@@ -384,7 +524,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if _enabled(session.config):
-        _write(session.config, {"event": "done"})
+        _finish(session.config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A warm kernel no notebook took (nothing was collected) is stopped here."""
+    kernel = config.stash.get(_WARM_KERNEL, None)
+    if kernel is not None:
+        del config.stash[_WARM_KERNEL]
+        with contextlib.suppress(Exception):
+            kernel.stop()
+
+
+def _finish(config: pytest.Config) -> None:
+    """Write the ``done`` record once; a warm runner also says ``done`` on its status descriptor."""
+    if config.stash.get(_DONE, False):
+        return
+    config.stash[_DONE] = True
+    _write(config, {"event": "done"})
+    fd = config.getoption("grader_wait", None)
+    if fd is not None:
+        _say(fd, "done")
 
 
 def _write(config: pytest.Config, record: dict[str, Any]) -> None:

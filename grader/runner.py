@@ -11,6 +11,9 @@ notebook (which holds hidden checks and reference outputs) nor the result file::
 
 The subprocess gets a wall-clock limit; past it, pytest and the kernel's process group are
 killed and whatever verdicts were written count.
+
+:mod:`grader.warm` starts the same subprocess ahead of time (``--grader-wait``) and reads its
+verdicts with :func:`read_outcome`, so a warm and a cold run give the same :class:`RunOutcome`.
 """
 
 from __future__ import annotations
@@ -79,7 +82,9 @@ class RunOutcome:
 
 
 def _command(notebook: Path, result: Path, workdir: Path, *, kernel_name: str, cell_timeout_s: float,
-             mode: str, tolerance: Tolerance, sandbox_spec: str | None = None) -> list[str]:
+             mode: str, tolerance: Tolerance, sandbox_spec: str | None = None,
+             wait_fd: int | None = None) -> list[str]:
+    """The pytest command line; ``wait_fd``: start the kernel first and wait for ``go`` (a warm runner)."""
     plugins = [argument for plugin in _PLUGINS for argument in ("-p", plugin)]
     return [
         sys.executable, "-m", "pytest", "-q", "-s", "--assert=plain", *_NO_PLUGINS, *plugins,
@@ -94,7 +99,12 @@ def _command(notebook: Path, result: Path, workdir: Path, *, kernel_name: str, c
         "--grader-rtol", repr(tolerance.rtol),
         "--grader-atol", repr(tolerance.atol),
         *(["--grader-sandbox", sandbox_spec] if sandbox_spec else []),
+        *(["--grader-wait", str(wait_fd)] if wait_fd is not None else []),
     ]
+
+
+def _environment() -> dict[str, str]:
+    return {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 
 
 def _kill_group(pid: int | None) -> None:
@@ -158,7 +168,7 @@ def _run(
         notebook, result, log = private / "notebook.ipynb", private / "result.jsonl", private / "pytest.log"
         (private / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         nbformat.write(nb, str(notebook))
-        env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+        env = _environment()
         command = _command(notebook, result, workdir or Path(work_name), kernel_name=kernel_name,
                            cell_timeout_s=cell_timeout_s, mode=mode, tolerance=tolerance,
                            sandbox_spec=job.spec() if job is not None else None)
@@ -172,13 +182,18 @@ def _run(
                 killed = True
                 _kill_group(process.pid)
                 returncode = process.wait()
-        records = _read_records(result)
-        if killed or not any(r.get("event") == "done" for r in records):
-            # the kernel runs in its own session: nothing it started may outlive the run
-            for record in records:
-                if record.get("event") == "kernel":
-                    _kill_group(record.get("pid"))
-        log_bytes = log.read_bytes() if log.is_file() else b""
+        return read_outcome(result, log, killed=killed, returncode=returncode)
+
+
+def read_outcome(result: Path, log: Path, *, killed: bool, returncode: int | None) -> RunOutcome:
+    """The verdicts a run left in ``result``; an unfinished run's kernel process group is killed."""
+    records = _read_records(result)
+    if killed or not any(r.get("event") == "done" for r in records):
+        # the kernel runs in its own session: nothing it started may outlive the run
+        for record in records:
+            if record.get("event") == "kernel":
+                _kill_group(record.get("pid"))
+    log_bytes = log.read_bytes() if log.is_file() else b""
     return RunOutcome(
         cells={r["index"]: r for r in records if r.get("event") == "cell"},
         device=next((str(r["device"]) for r in records if r.get("event") == "device"), "unknown"),
