@@ -134,6 +134,8 @@ def _cmd_service(args: argparse.Namespace, settings: Settings) -> int:
     def announce(started: service.ServiceStarted) -> None:
         print(f"grader service at {started.url} (submit: {started.url}submit, API: {started.url}api/docs)")
         print(f"store: {started.store}; grading workers: {started.workers}")
+        if not started.sandboxed:
+            print("WARNING: grading WITHOUT the sandbox (--unsafe-no-sandbox): only for notebooks you trust")
         if started.instructor_token:
             print(f"first start: made instructor {started.instructor_name!r}; their token (shown only now):")
             print(started.instructor_token)
@@ -204,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="grade queued submissions (embedded queue, or Celery with --celery)")
     p.add_argument("--celery", action="store_true", help="take jobs from GRADER_BROKER_URL (PostgreSQL store)")
     p.add_argument("--concurrency", type=int, default=1, help="submissions graded at once (default 1)")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run learner code WITHOUT the sandbox (only for code you trust; every report says so)")
     p.set_defaults(handler=_cmd_worker)
 
     p = sub.add_parser("service", help="run the grader service: site, API, pages and grading workers")
@@ -211,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
     p.add_argument("--workers", type=int, default=None,
                    help="grading worker processes (default GRADER_SERVICE_WORKERS, 2; 0 with a Celery broker)")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run learner code WITHOUT the sandbox (only for code you trust; every report says so)")
     p.set_defaults(handler=_cmd_service)
     return parser
 

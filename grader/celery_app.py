@@ -1,0 +1,140 @@
+"""Scale-out grading with Celery: one task per submission id, PostgreSQL as the store.
+
+The task runs the same worker function as the embedded queue
+(:func:`grader.worker.grade_submission` → :func:`grader.worker.process`), so the lease rules
+hold here too: the task claims its submission in the store, grades it, and records the verdict
+only while it holds the lease. That makes a task idempotent per submission id — a task for a
+graded submission does nothing, one for a submission leased by a live worker waits for the
+lease — which is what at-least-once delivery needs:
+
+- ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged after the
+  task ends, and handed to another worker if the process running it dies;
+- ``worker_prefetch_multiplier = 1``: a worker holds one waiting message per process, so a
+  long grading does not hoard jobs another worker could take;
+- time limits a little above ``settings.grading_timeout_s`` (the runner's own limit).
+
+A lost message cannot lose a submission: the store is the source of truth, and every worker
+started with ``grader worker --celery`` re-sends tasks for submissions nobody is grading
+(:func:`redispatch`), every ``lease_s``.
+
+Broker: ``GRADER_BROKER_URL`` — RabbitMQ (``amqp://guest:guest@127.0.0.1:5672//``) or Redis
+(``redis://127.0.0.1:6379/0``). Nothing is created at import time: :func:`make_celery` builds
+the app from settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from celery import Celery
+
+from grader import queue, worker
+from grader.errors import UsageError
+from grader.settings import Settings
+from grader.store import Store, StoreUnavailable, open_store
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "grader.grade_submission"
+QUEUE_NAME = "grader"
+
+#: per-process state of a worker (the store's connections must not cross a fork)
+_process_state: dict[int, tuple[Store, worker.GradeFunction]] = {}
+
+
+def _state(settings: Settings) -> tuple[Store, worker.GradeFunction]:
+    pid = os.getpid()
+    if pid not in _process_state:
+        _process_state[pid] = (open_store(settings, pool_size=2), worker.load_grade_function(settings))
+    return _process_state[pid]
+
+
+def make_celery(settings: Settings) -> Celery:
+    """The Celery app for ``settings.broker_url``, with the grading task registered."""
+    if not settings.broker_url:
+        raise UsageError(
+            "no broker configured for Celery: set GRADER_BROKER_URL (amqp://guest:guest@127.0.0.1:5672// "
+            "or redis://127.0.0.1:6379/0), or run the embedded worker without --celery"
+        )
+    app = Celery("grader", broker=settings.broker_url, set_as_current=False)
+    limit = settings.grading_timeout_s + settings.lease_s
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=limit,
+        task_soft_time_limit=settings.grading_timeout_s + settings.lease_s / 2,
+        task_default_queue=QUEUE_NAME,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        # Redis: an unacknowledged message returns to the queue after this long (must outlast a task)
+        broker_transport_options={"visibility_timeout": int(limit + 2 * settings.lease_s)},
+    )
+
+    @app.task(name=TASK_NAME, bind=True, max_retries=None, acks_late=True)
+    def grade_submission_task(task: Any, submission_id: str) -> str:
+        store, grade = _state(settings)
+        owner = worker.worker_name(f"celery-{task.request.id}")
+        try:
+            outcome = worker.grade_submission(settings, store, grade, submission_id, owner)
+        except StoreUnavailable as exc:
+            raise task.retry(countdown=max(1.0, settings.lease_s / 3), exc=exc) from exc
+        if outcome.retry_in_s is not None:
+            queue.mark_dispatched(store, [submission_id])
+            raise task.retry(countdown=outcome.retry_in_s)
+        return outcome.processed.outcome if outcome.processed is not None else "nothing to do"
+
+    return app
+
+
+def send(app: Celery, submission_id: str) -> None:
+    """Ask a Celery worker to grade a submission."""
+    app.send_task(TASK_NAME, args=[submission_id], queue=QUEUE_NAME)
+
+
+def redispatch(settings: Settings, app: Celery, store: Store) -> list[str]:
+    """Send tasks for submissions nobody is grading (never sent, lost, or whose worker died)."""
+    ids = queue.needs_dispatch(store, redispatch_after_s=settings.grading_timeout_s + 2 * settings.lease_s,
+                               max_attempts=settings.max_attempts)
+    for submission_id in ids:
+        send(app, submission_id)
+    queue.mark_dispatched(store, ids)
+    return ids
+
+
+def _redispatch_loop(settings: Settings, app: Celery, stop: threading.Event) -> None:
+    store = open_store(settings, pool_size=1)
+    try:
+        while not stop.wait(settings.lease_s):
+            try:
+                sent = redispatch(settings, app, store)
+                if sent:
+                    log.info("re-sent %d grading tasks: %s", len(sent), ", ".join(sent))
+            except Exception:  # the broker or store is down: try again next round
+                log.exception("re-sending grading tasks failed; trying again in %s s", settings.lease_s)
+    finally:
+        store.dispose()
+
+
+def run_celery_worker(settings: Settings, *, concurrency: int = 1) -> None:
+    """``grader worker --celery``: a Celery worker (prefork, ``concurrency`` processes) plus the re-sender."""
+    open_store(settings).dispose()  # migrate once, before the pool forks
+    app = make_celery(settings)
+    stop = threading.Event()
+    sweeper = threading.Thread(target=_redispatch_loop, args=(settings, app, stop), name="grader-redispatch",
+                               daemon=True)
+    sweeper.start()
+    try:
+        app.worker_main([
+            "worker", f"--concurrency={concurrency}", "--pool=prefork", f"--queues={QUEUE_NAME}",
+            "--loglevel=INFO", "--without-gossip", "--without-mingle", "--prefetch-multiplier=1",
+        ])
+    finally:
+        stop.set()

@@ -1,0 +1,121 @@
+"""The instructor's gradebook: each learner's best score per exercise, and per-check pass rates.
+
+Both views read each learner's **best graded** submission per exercise (highest score; the
+latest among equals). Invalid and errored submissions score nothing and are not counted.
+Every learner account has a row, submissions or not; instructors' own submissions are left out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from grader.store import Store, submissions, users
+
+_s = submissions.c
+
+
+@dataclass(frozen=True)
+class Best:
+    learner: str
+    exercise: str
+    submission_id: str
+    score: float
+    max_score: float
+    result: dict[str, Any]
+
+
+def best_submissions(store: Store) -> tuple[list[str], list[Best]]:
+    """Every learner's name, and their best graded submission per exercise."""
+
+    def work(conn: sa.Connection) -> tuple[list[str], list[Any]]:
+        learners = list(conn.execute(sa.select(users.c.name).where(users.c.role == "learner")
+                                     .order_by(users.c.name)).scalars())
+        rows = conn.execute(
+            sa.select(users.c.name, _s.exercise, _s.id, _s.score, _s.max_score, _s.result, _s.created_at)
+            .join(users, users.c.id == _s.user_id)
+            .where(_s.status == "graded", users.c.role == "learner")
+            .order_by(_s.created_at)
+        ).all()
+        return learners, list(rows)
+
+    learners, rows = store.run(work, write=False)
+    best: dict[tuple[str, str], Best] = {}
+    for row in rows:  # oldest first: a later equal score replaces an earlier one
+        key = (row.name, row.exercise)
+        score = float(row.score or 0.0)
+        if key not in best or score >= best[key].score:
+            best[key] = Best(learner=row.name, exercise=row.exercise, submission_id=row.id, score=score,
+                             max_score=float(row.max_score or 0.0), result=json.loads(row.result or "{}"))
+    return learners, sorted(best.values(), key=lambda b: (b.learner, b.exercise))
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Gradebook:
+    exercises: list[str]
+    #: learner → exercise → best score (missing: no graded submission)
+    scores: dict[str, dict[str, float]]
+    #: exercise → its maximum score, as graded
+    max_scores: dict[str, float]
+
+
+def gradebook(store: Store, exercises: Iterable[str]) -> Gradebook:
+    """Learners × exercises, best score each."""
+    learners, best = best_submissions(store)
+    columns = sorted(set(exercises) | {b.exercise for b in best})
+    scores: dict[str, dict[str, float]] = {name: {} for name in learners}
+    max_scores: dict[str, float] = {}
+    for b in best:
+        scores.setdefault(b.learner, {})[b.exercise] = b.score
+        max_scores[b.exercise] = max(max_scores.get(b.exercise, 0.0), b.max_score)
+    return Gradebook(exercises=columns, scores=scores, max_scores=max_scores)
+
+
+def _cell(text: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def to_csv(book: Gradebook) -> str:
+    """``learner,<exercise>...,total`` then one row per learner (empty: no graded submission)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["learner", *book.exercises, "total"])
+    for learner, row in sorted(book.scores.items()):
+        writer.writerow([_cell(learner), *(_number(row[e]) if e in row else "" for e in book.exercises),
+                         _number(sum(row.values()))])
+    return out.getvalue()
+
+
+def check_pass_rates(store: Store) -> list[dict[str, Any]]:
+    """Per exercise, per check: how many learners' best submissions pass it."""
+    _, best = best_submissions(store)
+    by_exercise: dict[str, dict[str, dict[str, Any]]] = {}
+    counted: dict[str, int] = {}
+    for b in best:
+        counted[b.exercise] = counted.get(b.exercise, 0) + 1
+        checks = by_exercise.setdefault(b.exercise, {})
+        for check in b.result.get("checks", []):
+            entry = checks.setdefault(str(check.get("id")), {
+                "id": str(check.get("id")), "name": check.get("name", ""), "hidden": bool(check.get("hidden")),
+                "max_points": check.get("max_points"), "passed": 0, "learners": 0,
+            })
+            entry["learners"] += 1
+            entry["passed"] += check.get("status") == "pass"
+    report: list[dict[str, Any]] = []
+    for exercise in sorted(by_exercise):
+        entries = list(by_exercise[exercise].values())
+        for entry in entries:
+            entry["pass_rate"] = round(entry["passed"] / entry["learners"], 4) if entry["learners"] else None
+        report.append({"exercise": exercise, "learners": counted[exercise], "checks": entries})
+    return report

@@ -1,0 +1,369 @@
+"""The embedded job queue: the submissions table itself, with time-limited leases.
+
+A submission moves through::
+
+    queued ──claim──> running ──complete──> graded | invalid     (final: the learner's verdict)
+      ^                 │  │
+      │                 │  └──fail (infrastructure: the grade function raised or said "error")──┐
+      └──── retry ──────┘     attempts < max_attempts: back to queued after a short back-off     │
+            (lease expired:   attempts = max_attempts: error (dead-lettered, final)  <───────────┘
+             the worker died)
+
+- **Claim** is one atomic conditional ``UPDATE … RETURNING`` (on PostgreSQL its sub-select
+  takes ``FOR UPDATE SKIP LOCKED``; on SQLite the transaction is ``BEGIN IMMEDIATE``): a job
+  is claimed by exactly one worker. Claiming counts an attempt.
+- A claim is a **lease** until ``lease_expires_at``; the worker renews it while grading
+  (:func:`renew`, from a heartbeat thread). A job whose lease expired (its worker died or
+  hung) is claimable again, or dead-lettered if it used up its attempts.
+- **Only the lease holder records a result**: :func:`complete` and :func:`fail` are
+  conditional on ``lease_owner``; a worker that lost its lease records nothing.
+- A double submit (same learner, exercise and notebook bytes while one is queued or
+  running) returns the existing job: a unique index makes that hold under concurrency.
+
+Both the embedded workers and the Celery tasks use these functions (see :mod:`grader.worker`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from grader.errors import GraderError
+from grader.results import Result
+from grader.store import ACTIVE_STATUSES, FINAL_STATUSES, Store, submissions, users
+
+_s = submissions.c
+
+
+class SubmissionRefused(GraderError):
+    """A submission the queue will not take now; ``retry_after_s`` says when to try again."""
+
+    code = "refused"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1.0, retry_after_s)
+
+
+class RateLimited(SubmissionRefused):
+    code = "rate-limited"
+
+
+class QueueFull(SubmissionRefused):
+    code = "queue-full"
+
+
+# --- what the learner reads about a job that is not graded (yet) ------------------------------
+
+
+def retrying_message(failed_attempts: int, max_attempts: int) -> str:
+    return (f"grading error, we will retry (attempt {failed_attempts} of {max_attempts} failed on the "
+            "grader's side; this is not your doing)")
+
+
+def dead_letter_message(attempts: int, *, worker_died: bool) -> str:
+    if worker_died:
+        return (f"grading stopped {attempts} times without a result: the grading process died each time. "
+                "If your notebook uses a lot of memory, starts processes or calls os._exit, change that and "
+                "resubmit; otherwise tell your instructor")
+    return (f"grading failed {attempts} times for reasons on the grader's side; your notebook was not graded. "
+            "Resubmit later, and tell your instructor if it happens again")
+
+
+# --- records ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed submission: what a worker needs to grade it."""
+
+    id: str
+    user_id: int
+    exercise: str
+    filename: str
+    notebook: bytes
+    sha256: str
+    attempts: int
+    lease_owner: str
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    id: str
+    status: str
+    #: False when an identical submission was already queued or running (a double submit)
+    created: bool
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What :func:`claim_submission` found: a job to grade, a wait, or nothing to do."""
+
+    job: Job | None = None
+    #: the job exists but cannot be claimed yet (leased by a live worker, or backing off)
+    retry_in_s: float | None = None
+    #: the status the submission had (``None``: no such submission)
+    status: str | None = None
+
+
+def _job(row: sa.Row) -> Job:
+    return Job(id=row.id, user_id=row.user_id, exercise=row.exercise, filename=row.filename,
+               notebook=bytes(row.notebook), sha256=row.sha256, attempts=row.attempts, lease_owner=row.lease_owner)
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- enqueue ----------------------------------------------------------------------------------
+
+
+def enqueue(store: Store, *, user_id: int, exercise: str, filename: str, notebook: bytes,
+            per_minute: int | None = None, max_queued: int | None = None) -> Enqueued:
+    """Queue a submission, or return the identical one already queued or running.
+
+    Raises:
+        RateLimited: the learner made ``per_minute`` submissions in the last minute.
+        QueueFull: ``max_queued`` jobs are already waiting.
+    """
+    digest = sha256_of(notebook)
+
+    def work(conn: Connection) -> Enqueued:
+        now = time.time()
+        if store.dialect == "postgresql":  # one learner's submissions are decided one at a time
+            conn.execute(sa.select(users.c.id).where(users.c.id == user_id).with_for_update())
+        existing = conn.execute(
+            sa.select(_s.id, _s.status).where(_s.user_id == user_id, _s.exercise == exercise, _s.sha256 == digest,
+                                              _s.status.in_(ACTIVE_STATUSES))
+        ).first()
+        if existing is not None:
+            return Enqueued(id=existing.id, status=existing.status, created=False)
+        if per_minute is not None:
+            recent = conn.execute(
+                sa.select(_s.created_at).where(_s.user_id == user_id, _s.created_at > now - 60.0)
+                .order_by(_s.created_at)
+            ).scalars().all()
+            if len(recent) >= per_minute:
+                wait = recent[len(recent) - per_minute] + 60.0 - now
+                raise RateLimited(
+                    f"you made {len(recent)} submissions in the last minute (the limit is {per_minute}); "
+                    f"wait {max(1, round(wait))} s and submit again",
+                    retry_after_s=wait,
+                )
+        if max_queued is not None:
+            waiting = conn.execute(sa.select(sa.func.count()).where(_s.status == "queued")).scalar_one()
+            if waiting >= max_queued:
+                raise QueueFull(
+                    f"the grader is busy ({waiting} submissions waiting); submit again in a minute",
+                    retry_after_s=30.0,
+                )
+        new_id = str(uuid.uuid4())
+        conn.execute(sa.insert(submissions).values(
+            id=new_id, user_id=user_id, exercise=exercise, filename=filename, notebook=notebook, sha256=digest,
+            status="queued", result=None, message="", attempts=0, lease_owner=None, lease_expires_at=None,
+            available_at=now, dispatched_at=None, created_at=now, updated_at=now,
+        ))
+        return Enqueued(id=new_id, status="queued", created=True)
+
+    return store.run(work)
+
+
+# --- claim, renew, record ---------------------------------------------------------------------
+
+
+def _claimable(now: float, max_attempts: int) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        _s.attempts < max_attempts,
+        sa.or_(sa.and_(_s.status == "queued", _s.available_at <= now),
+               sa.and_(_s.status == "running", _s.lease_expires_at < now)),
+    )
+
+
+def _error_result(row: sa.Row, message: str) -> str:
+    result = Result(exercise=row.exercise, submission=row.filename, status="error", score=0.0, max_score=0.0,
+                    duration_s=0.0, device="none", message=message)
+    return json.dumps(result.to_dict())
+
+
+def _dead_letter(conn: Connection, now: float, max_attempts: int, submission_id: str | None = None) -> int:
+    """Jobs that used up their attempts become final errors."""
+    used_up = sa.and_(
+        _s.attempts >= max_attempts,
+        sa.or_(_s.status == "queued", sa.and_(_s.status == "running", _s.lease_expires_at < now)),
+    )
+    query = sa.select(_s.id, _s.exercise, _s.filename, _s.status, _s.attempts).where(used_up)
+    if submission_id is not None:
+        query = query.where(_s.id == submission_id)
+    count = 0
+    for row in conn.execute(query).all():
+        message = dead_letter_message(row.attempts, worker_died=row.status == "running")
+        count += conn.execute(
+            sa.update(submissions).where(_s.id == row.id, used_up)
+            .values(status="error", message=message, result=_error_result(row, message), score=0.0, max_score=0.0,
+                    lease_owner=None, lease_expires_at=None, updated_at=now)
+        ).rowcount
+    return count
+
+
+def _claim_values(owner: str, now: float, lease_s: float) -> dict[str, Any]:
+    return {"status": "running", "attempts": _s.attempts + 1, "lease_owner": owner,
+            "lease_expires_at": now + lease_s, "updated_at": now}
+
+
+def _anything_to_do(store: Store) -> bool:
+    """A cheap read: is any job queued, or running (perhaps on an expired lease)? Idle workers poll this,
+    so an empty queue never takes SQLite's write lock."""
+    return store.run(lambda conn: conn.execute(
+        sa.select(_s.id).where(_s.status.in_(ACTIVE_STATUSES)).limit(1)).first() is not None, write=False)
+
+
+def claim(store: Store, owner: str, *, lease_s: float, max_attempts: int) -> Job | None:
+    """Claim the oldest claimable job for ``owner`` (a unique worker name), or None if there is none."""
+    if not _anything_to_do(store):
+        return None
+
+    def work(conn: Connection) -> Job | None:
+        now = time.time()
+        _dead_letter(conn, now, max_attempts)
+        ready = _claimable(now, max_attempts)
+        pick = (sa.select(_s.id).where(ready).order_by(_s.available_at, _s.created_at).limit(1)
+                .with_for_update(skip_locked=True).scalar_subquery())
+        row = conn.execute(
+            sa.update(submissions).where(_s.id == pick, ready).values(**_claim_values(owner, now, lease_s))
+            .returning(*submissions.c)
+        ).first()
+        return _job(row) if row is not None else None
+
+    return store.run(work)
+
+
+def claim_submission(store: Store, submission_id: str, owner: str, *, lease_s: float, max_attempts: int) -> Claim:
+    """Claim one given job (the Celery path); say why not when it cannot be claimed now."""
+
+    def work(conn: Connection) -> Claim:
+        now = time.time()
+        _dead_letter(conn, now, max_attempts, submission_id)
+        ready = _claimable(now, max_attempts)
+        row = conn.execute(
+            sa.update(submissions).where(_s.id == submission_id, ready)
+            .values(**_claim_values(owner, now, lease_s)).returning(*submissions.c)
+        ).first()
+        if row is not None:
+            return Claim(job=_job(row), status="running")
+        state = conn.execute(
+            sa.select(_s.status, _s.lease_expires_at, _s.available_at).where(_s.id == submission_id)
+        ).first()
+        if state is None or state.status in FINAL_STATUSES:
+            return Claim(status=state.status if state is not None else None)
+        until = state.lease_expires_at if state.status == "running" else state.available_at
+        return Claim(retry_in_s=max(0.5, (until or now) - now + 0.1), status=state.status)
+
+    return store.run(work)
+
+
+def renew(store: Store, job_id: str, owner: str, *, lease_s: float) -> bool:
+    """Extend ``owner``'s lease; False when the lease was lost (expired and taken, or finished)."""
+
+    def work(conn: Connection) -> bool:
+        return conn.execute(
+            sa.update(submissions).where(_s.id == job_id, _s.lease_owner == owner, _s.status == "running")
+            .values(lease_expires_at=time.time() + lease_s)
+        ).rowcount == 1
+
+    return store.run(work)
+
+
+def complete(store: Store, job_id: str, owner: str, result: Result) -> bool:
+    """Record a verdict (``graded`` or ``invalid``); False when ``owner`` no longer holds the lease."""
+    if result.status not in ("graded", "invalid"):
+        raise ValueError(f"complete() records verdicts, not {result.status!r}; infrastructure errors go to fail()")
+    data = result.to_dict()
+
+    def work(conn: Connection) -> bool:
+        return conn.execute(
+            sa.update(submissions).where(_s.id == job_id, _s.lease_owner == owner, _s.status == "running")
+            .values(status=result.status, result=json.dumps(data), message=result.message, score=result.score,
+                    max_score=result.max_score, lease_owner=None, lease_expires_at=None, updated_at=time.time())
+        ).rowcount == 1
+
+    return store.run(work)
+
+
+def backoff_s(failed_attempts: int) -> float:
+    """How long a job waits before its next attempt: 1 s, 2 s, 4 s … at most 30 s."""
+    return min(30.0, 2.0 ** max(0, failed_attempts - 1))
+
+
+def fail(store: Store, job: Job, owner: str, *, max_attempts: int) -> str | None:
+    """An infrastructure failure: back to ``queued`` (after :func:`backoff_s`) or, out of attempts, ``error``.
+
+    Returns the new status, or None when ``owner`` no longer holds the lease.
+    """
+    delay = backoff_s(job.attempts)
+
+    def work(conn: Connection) -> str | None:
+        now = time.time()
+        mine = sa.and_(_s.id == job.id, _s.lease_owner == owner, _s.status == "running")
+        if job.attempts >= max_attempts:
+            message = dead_letter_message(job.attempts, worker_died=False)
+            row = conn.execute(sa.select(_s.exercise, _s.filename).where(mine)).first()
+            if row is None:
+                return None
+            values: dict[str, Any] = {"status": "error", "message": message, "result": _error_result(row, message),
+                                      "score": 0.0, "max_score": 0.0}
+        else:
+            values = {"status": "queued", "message": retrying_message(job.attempts, max_attempts),
+                      "available_at": now + delay}
+        changed = conn.execute(
+            sa.update(submissions).where(mine)
+            .values(**values, lease_owner=None, lease_expires_at=None, updated_at=now)
+        ).rowcount
+        return values["status"] if changed == 1 else None
+
+    return store.run(work)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def queue_depth(store: Store) -> dict[str, int]:
+    """How many submissions are in each status."""
+    rows = store.run(lambda conn: conn.execute(sa.select(_s.status, sa.func.count()).group_by(_s.status)).all(),
+                     write=False)
+    counts = dict.fromkeys(("queued", "running", "graded", "invalid", "error"), 0)
+    counts.update({row[0]: int(row[1]) for row in rows})
+    return counts
+
+
+def needs_dispatch(store: Store, *, redispatch_after_s: float, max_attempts: int) -> list[str]:
+    """Jobs a Celery task should be (re)sent for: never dispatched, dispatched long ago, or whose lease expired.
+
+    Sending a task twice is harmless (a task for a graded or leased job does nothing), so this
+    errs on the side of sending.
+    """
+
+    def work(conn: Connection) -> list[str]:
+        now = time.time()
+        _dead_letter(conn, now, max_attempts)
+        stale = sa.or_(
+            sa.and_(_s.status == "queued", _s.available_at <= now,
+                    sa.or_(_s.dispatched_at.is_(None), _s.dispatched_at < now - redispatch_after_s)),
+            sa.and_(_s.status == "running", _s.lease_expires_at < now),
+        )
+        return list(conn.execute(sa.select(_s.id).where(stale).order_by(_s.created_at)).scalars())
+
+    return store.run(work)
+
+
+def mark_dispatched(store: Store, ids: list[str]) -> None:
+    if not ids:
+        return
+    store.run(lambda conn: conn.execute(
+        sa.update(submissions).where(_s.id.in_(ids)).values(dispatched_at=time.time())))

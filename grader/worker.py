@@ -1,0 +1,249 @@
+"""Grading workers: the one function that grades a claimed job, and the loops that feed it.
+
+:func:`process` is the single worker function. It grades a claimed :class:`~grader.queue.Job`
+with the grade function while a heartbeat renews the lease, then records the verdict — or,
+for an infrastructure failure, hands the job back for a retry. Two ways feed it:
+
+- **embedded** (:class:`EmbeddedWorkers`, ``grader worker``): threads that claim the oldest
+  queued job from the store, in this process;
+- **Celery** (:mod:`grader.celery_app`, ``grader worker --celery``): one task per submission
+  id, which claims exactly that job (:func:`grade_submission`) and does nothing if it is
+  already graded — so a task delivered twice grades once.
+
+The grade function has the signature of :func:`grader.grading.grade_notebook`
+(``grade(settings, source, *, exercise, name) -> Result``); ``settings.grade_function``
+names it as ``module:function``. It returns ``invalid`` for learner-caused problems (a final
+verdict) and raises or returns ``error`` for infrastructure problems (retried).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from grader import queue
+from grader.errors import UsageError
+from grader.queue import Job
+from grader.results import Result
+from grader.settings import Settings
+from grader.store import Store, StoreUnavailable, open_store
+
+log = logging.getLogger(__name__)
+
+#: how long a stopping worker waits for the job it is grading before leaving it to its lease
+STOP_WAIT_S = 5.0
+
+
+class GradeFunction(Protocol):
+    def __call__(self, settings: Settings, source: bytes, *, exercise: str | None, name: str) -> Result: ...
+
+
+Outcome = Literal["recorded", "retrying", "dead-lettered", "lost-lease"]
+
+
+@dataclass(frozen=True)
+class Processed:
+    outcome: Outcome
+    #: the submission's status after processing (None when the lease was lost)
+    status: str | None
+
+
+def load_grade_function(settings: Settings) -> GradeFunction:
+    """Import ``settings.grade_function`` (``module:function``)."""
+    spec = settings.grade_function
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise UsageError(
+            f"GRADER_GRADE_FUNCTION={spec!r} is not 'module:function' (e.g. grader.grading:grade_notebook)"
+        )
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"GRADER_GRADE_FUNCTION={spec!r} cannot be imported ({exc}); check the module path") from exc
+    return function  # type: ignore[no-any-return]
+
+
+def worker_name(label: str = "worker") -> str:
+    """A name unique to this thread of this process on this machine (lease owners must differ)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{label}:{uuid.uuid4().hex[:8]}"
+
+
+class Heartbeat:
+    """Renews a lease every third of its length until stopped; notes when the lease was lost."""
+
+    def __init__(self, store: Store, job_id: str, owner: str, lease_s: float) -> None:
+        self._store, self._job_id, self._owner, self._lease_s = store, job_id, owner, lease_s
+        self._stop = threading.Event()
+        self.lost = False
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id[:8]}", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._lease_s / 3):
+            try:
+                if not queue.renew(self._store, self._job_id, self._owner, lease_s=self._lease_s):
+                    self.lost = True
+                    log.warning("lost the lease on %s (it expired and was taken over)", self._job_id)
+                    return
+            except StoreUnavailable:
+                log.warning("could not renew the lease on %s: the store is unavailable; will retry", self._job_id)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def process(settings: Settings, store: Store, grade: GradeFunction, job: Job) -> Processed:
+    """Grade one claimed job and record what happened (the worker function of both paths)."""
+    owner = job.lease_owner
+    error: str | None = None
+    result: Result | None = None
+    with Heartbeat(store, job.id, owner, settings.lease_s) as heartbeat:
+        try:
+            result = grade(settings, job.notebook, exercise=job.exercise, name=job.filename)
+        except Exception as exc:  # the grader failed, not the learner: retried
+            log.exception("grading %s (attempt %d) raised", job.id, job.attempts)
+            error = f"{type(exc).__name__}: {exc}"
+    if heartbeat.lost:
+        return Processed("lost-lease", None)
+    if result is not None and result.status == "error":
+        error = result.message
+        log.warning("grading %s (attempt %d) reported an error: %s", job.id, job.attempts, result.message)
+    if error is not None:
+        status = queue.fail(store, job, owner, max_attempts=settings.max_attempts)
+        if status is None:
+            return Processed("lost-lease", None)
+        return Processed("dead-lettered" if status == "error" else "retrying", status)
+    if result is None or not queue.complete(store, job.id, owner, result):
+        return Processed("lost-lease", None)
+    return Processed("recorded", result.status)
+
+
+def run_once(settings: Settings, store: Store, grade: GradeFunction, owner: str) -> Processed | None:
+    """Claim the oldest claimable job and process it; None when the queue is empty."""
+    job = queue.claim(store, owner, lease_s=settings.lease_s, max_attempts=settings.max_attempts)
+    return process(settings, store, grade, job) if job is not None else None
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """What a Celery task should do after :func:`grade_submission`."""
+
+    processed: Processed | None
+    #: try the same submission again in this many seconds (None: done)
+    retry_in_s: float | None
+
+
+def grade_submission(settings: Settings, store: Store, grade: GradeFunction, submission_id: str,
+                     owner: str) -> TaskOutcome:
+    """Grade one submission by id (the Celery task's body); idempotent.
+
+    Nothing happens for a final submission; a submission leased by a live worker or backing
+    off after a failure asks to be retried when that ends.
+    """
+    found = queue.claim_submission(store, submission_id, owner, lease_s=settings.lease_s,
+                                   max_attempts=settings.max_attempts)
+    if found.job is None:
+        return TaskOutcome(None, found.retry_in_s)
+    processed = process(settings, store, grade, found.job)
+    if processed.outcome == "retrying":
+        return TaskOutcome(processed, queue.backoff_s(found.job.attempts) + 0.1)
+    return TaskOutcome(processed, None)
+
+
+class EmbeddedWorkers:
+    """``count`` threads that grade queued jobs from the store until :meth:`stop`."""
+
+    def __init__(self, settings: Settings, store: Store, grade: GradeFunction, *, count: int,
+                 on_processed: Callable[[Processed], None] | None = None) -> None:
+        self.settings, self.store, self.grade = settings, store, grade
+        self._count = count
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._on_processed = on_processed
+
+    def _loop(self, owner: str) -> None:
+        while not self._stop.is_set():
+            try:
+                processed = run_once(self.settings, self.store, self.grade, owner)
+            except StoreUnavailable:
+                log.warning("the store is unavailable; the worker %s waits and tries again", owner)
+                self._stop.wait(max(1.0, self.settings.worker_poll_s))
+                continue
+            except Exception:  # a bug here must not silently stop grading: log it and go on
+                log.exception("worker %s failed outside grading", owner)
+                self._stop.wait(max(1.0, self.settings.worker_poll_s))
+                continue
+            if processed is None:
+                self._stop.wait(self.settings.worker_poll_s)
+            elif self._on_processed is not None:
+                self._on_processed(processed)
+
+    def start(self) -> EmbeddedWorkers:
+        for index in range(self._count):
+            owner = worker_name(f"embedded-{index}")
+            thread = threading.Thread(target=self._loop, args=(owner,), name=f"grader-worker-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self, timeout_s: float | None = None) -> None:
+        """Stop claiming; wait for jobs in progress (an unfinished one's lease simply expires)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
+
+    def wait(self) -> None:
+        """Block until stopped (``grader worker`` runs this in the foreground)."""
+        for thread in self._threads:
+            while thread.is_alive():
+                thread.join(1.0)
+
+    def __enter__(self) -> EmbeddedWorkers:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def run_worker(settings: Settings, *, celery: bool = False, concurrency: int = 1) -> None:
+    """``grader worker``: grade until interrupted, from the embedded queue or from Celery.
+
+    Raises:
+        SandboxUnavailable: ``settings.sandbox`` is on and no sandbox can be built here (fail at
+            start, not on every job; ``--unsafe-no-sandbox`` turns it off, for trusted code only).
+    """
+    if settings.sandbox:
+        from grader.sandbox import require_sandbox
+
+        require_sandbox()
+    if celery:
+        from grader import celery_app
+
+        celery_app.run_celery_worker(settings, concurrency=concurrency)
+        return
+    store = open_store(settings)
+    workers = EmbeddedWorkers(settings, store, load_grade_function(settings), count=concurrency)
+
+    def _terminate(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
+    try:
+        workers.start().wait()
+    finally:
+        # a job still being graded is left to its lease: another worker retries it when the lease expires
+        workers.stop(timeout_s=STOP_WAIT_S)
+        store.dispose()
