@@ -41,7 +41,7 @@ __all__ = ["StageReport", "build_book", "stage", "staged_sources"]
 BOOK_PIPELINE_VERSION = 1
 #: folders copied to the build source as they are (``notebooks/`` is handled apart)
 STAGED_FOLDERS = ("book", "exercises")
-ROOT_FILES = ("_config.yml", "_toc.yml")
+ROOT_FILES = ("_config.yml", "_toc.yml", "index.md")
 #: page sources Sphinx turns into one HTML file each
 PAGE_SUFFIXES = (".md", ".ipynb", ".rst")
 _SKIPPED_PARTS = {"__pycache__", ".ipynb_checkpoints", "_build"}

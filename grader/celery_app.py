@@ -48,7 +48,8 @@ _process_state: dict[int, tuple[Store, worker.GradeFunction]] = {}
 def _state(settings: Settings) -> tuple[Store, worker.GradeFunction]:
     pid = os.getpid()
     if pid not in _process_state:
-        _process_state[pid] = (open_store(settings, pool_size=2), worker.load_grade_function(settings))
+        grade, _release = worker.worker_grade_function(settings, concurrency=1)  # released when the process ends
+        _process_state[pid] = (open_store(settings, pool_size=2), grade)
     return _process_state[pid]
 
 

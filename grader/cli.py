@@ -37,6 +37,8 @@ def _cmd_book(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.static:
+        return _cmd_service(args, settings)
     from grader import serve
 
     with serve.make_server(settings) as server:
@@ -161,9 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=markers.PROFILES, default=markers.DEFAULT_PROFILE)
     p.set_defaults(handler=_cmd_book)
 
-    p = sub.add_parser("serve", help="serve the built site")
-    p.add_argument("--port", type=int, default=None, help="port (default 8000, or GRADER_PORT)")
+    p = sub.add_parser("serve", help="serve the course: the built site at /, submissions and grading (make serve)")
+    p.add_argument("--port", type=int, default=None, help="port (default 8000, or GRADER_PORT; 0: any free one)")
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="grading worker processes (default GRADER_SERVICE_WORKERS, 2; 0 with a Celery broker)")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run learner code WITHOUT the sandbox (only for code you trust; every report says so)")
+    p.add_argument("--static", action="store_true", help="serve only the static site (no grading service)")
     p.set_defaults(handler=_cmd_serve)
 
     p = sub.add_parser("assign", help="generate exercises/ from solutions/")
@@ -210,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run learner code WITHOUT the sandbox (only for code you trust; every report says so)")
     p.set_defaults(handler=_cmd_worker)
 
-    p = sub.add_parser("service", help="run the grader service: site, API, pages and grading workers")
+    p = sub.add_parser("service", help="the same as `serve` (site, API, pages and grading workers)")
     p.add_argument("--port", type=int, default=None, help="port (default 8000, or GRADER_PORT; 0: any free one)")
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
     p.add_argument("--workers", type=int, default=None,

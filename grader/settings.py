@@ -73,6 +73,8 @@ class Settings:
     worker_poll_s: float = 0.5
     #: embedded grading workers started by ``grader service``
     service_workers: int = 2
+    #: pre-started sandboxed kernels per grading worker process (each used once); 0: cold starts only
+    warm_pool_size: int = 1
     #: the grade function, ``module:function`` with the signature of ``grader.grading.grade_notebook``
     grade_function: str = "grader.grading:grade_notebook"
 
@@ -146,6 +148,7 @@ _ENV_FIELDS: dict[str, object] = {
     "worker_poll_s": float,
     "service_workers": int,
     "grade_function": str,
+    "warm_pool_size": int,
 }
 
 

@@ -18,6 +18,7 @@ verdict) and raises or returns ``error`` for infrastructure problems (retried).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -69,6 +70,24 @@ def load_grade_function(settings: Settings) -> GradeFunction:
     except (ImportError, AttributeError) as exc:
         raise UsageError(f"GRADER_GRADE_FUNCTION={spec!r} cannot be imported ({exc}); check the module path") from exc
     return function  # type: ignore[no-any-return]
+
+
+def worker_grade_function(settings: Settings, *, concurrency: int) -> tuple[GradeFunction, Callable[[], None]]:
+    """The grade function a worker process uses, and how to release what it holds.
+
+    With the default grade function and ``settings.warm_pool_size`` > 0, submissions are graded
+    on pre-started sandboxed kernels (:class:`grader.warm.WarmPool`, one use each, refilled in the
+    background), which takes the kernel start out of the latency a learner sees.
+    """
+    function = load_grade_function(settings)
+    from grader import grading
+
+    if function is not grading.grade_notebook or settings.warm_pool_size <= 0:
+        return function, lambda: None
+    from grader.warm import WarmPool
+
+    pool = WarmPool(settings, size=max(1, min(settings.warm_pool_size, concurrency)))
+    return functools.partial(grading.grade_notebook, pool=pool), pool.close
 
 
 def worker_name(label: str = "worker") -> str:
@@ -234,7 +253,8 @@ def run_worker(settings: Settings, *, celery: bool = False, concurrency: int = 1
         celery_app.run_celery_worker(settings, concurrency=concurrency)
         return
     store = open_store(settings)
-    workers = EmbeddedWorkers(settings, store, load_grade_function(settings), count=concurrency)
+    grade, release = worker_grade_function(settings, concurrency=concurrency)
+    workers = EmbeddedWorkers(settings, store, grade, count=concurrency)
 
     def _terminate(_signum: int, _frame: object) -> None:
         raise SystemExit(0)
@@ -246,4 +266,5 @@ def run_worker(settings: Settings, *, celery: bool = False, concurrency: int = 1
     finally:
         # a job still being graded is left to its lease: another worker retries it when the lease expires
         workers.stop(timeout_s=STOP_WAIT_S)
+        release()
         store.dispose()

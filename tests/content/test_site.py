@@ -65,6 +65,12 @@ def test_the_site_has_a_home_and_search(site: Settings) -> None:
         assert (site.site_dir / name).is_file(), name
 
 
+@pytest.mark.parametrize("words", ["Who it is for", "Three ways to use it", "Run on Colab", "Submit"])
+def test_the_top_page_is_the_front_page_not_a_redirect(site: Settings, words: str) -> None:
+    """Does http://host/ itself say what the course is, who it is for and the three ways to use it?"""
+    assert words in (site.site_dir / "index.html").read_text(encoding="utf-8")
+
+
 def grader_only_cells() -> set[str]:
     """Sources of the cells only the grader may see: hidden checks and cells with solution markers."""
     found: set[str] = set()
