@@ -41,7 +41,9 @@ __all__ = ["StageReport", "build_book", "stage", "staged_sources"]
 BOOK_PIPELINE_VERSION = 1
 #: folders copied to the build source as they are (``notebooks/`` is handled apart)
 STAGED_FOLDERS = ("book", "exercises")
-ROOT_FILES = ("_config.yml", "_toc.yml", "index.md")
+ROOT_FILES = ("_config.yml", "_toc.yml")
+#: pages at the repository root (the front page), staged when present
+ROOT_PAGES = ("index.md",)
 #: page sources Sphinx turns into one HTML file each
 PAGE_SUFFIXES = (".md", ".ipynb", ".rst")
 _SKIPPED_PARTS = {"__pycache__", ".ipynb_checkpoints", "_build"}
@@ -94,7 +96,7 @@ def staged_sources(settings: Settings, runs: Sequence[lessons.LessonRun]) -> dic
     Nothing from ``solutions/`` or the grading bundles is ever included.
     """
     files: dict[str, Path] = {}
-    for name in (*ROOT_FILES, *_config_assets(settings)):
+    for name in (*ROOT_FILES, *ROOT_PAGES, *_config_assets(settings)):
         if (settings.root / name).is_file():
             files[Path(name).as_posix()] = settings.root / name
     for folder in STAGED_FOLDERS:
