@@ -29,8 +29,10 @@ def _cmd_lessons(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_book(args: argparse.Namespace, settings: Settings) -> int:
-    from grader import book
+    from grader import book, lessons
 
+    # the lessons first, so the report says what was executed and what came from the cache
+    print(lessons.render_report(lessons.run_lessons(settings, None, profile=args.profile)), flush=True)
     index = book.build_book(settings, profile=args.profile)
     print(f"site built: {index}")
     return 0
