@@ -44,6 +44,7 @@ serve: site
 
 test: $(STAMP)
 	@$(BIN)/ruff check .
+	@$(BIN)/mypy
 	@$(BIN)/python -m pytest
 
 lint: $(STAMP)

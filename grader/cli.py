@@ -236,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides: dict[str, object] = {k: getattr(args, k, None) for k in ("port", "host")}
         if getattr(args, "unsafe_no_sandbox", False):
             overrides["sandbox"] = False
-        settings = load_settings(**overrides)
+        settings = load_settings(None, **overrides)
         handler: Handler = args.handler
         return handler(args, settings)
     except GraderError as exc:
