@@ -134,6 +134,10 @@ def make_template(exercise: str, solution: NotebookNode, outcome: RunOutcome) ->
     """The grading template: stubbed exercise sources, reference outputs on graded cells only."""
     template = reference_notebook(solution)
     template.metadata = {markers.META_GRADER: {markers.META_EXERCISE: exercise}}
+    limits = solution.metadata.get(markers.META_GRADER, {})
+    limits = limits.get(markers.META_LIMITS) if isinstance(limits, dict) else None
+    if limits:  # the exercise's own sandbox limits apply when grading too (Bundle.limits)
+        template.metadata[markers.META_GRADER][markers.META_LIMITS] = limits
     for index, cell in enumerate(template.cells):
         role = authoring.cell_role(cell)
         if role == markers.TAG_EXERCISE:

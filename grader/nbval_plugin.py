@@ -162,7 +162,16 @@ class GradingKernel(RunningKernel):
         counted against :attr:`output_budget`; past it the kernel is stopped.
         """
         if stream == "iopub":
-            msg = self.kc.iopub_channel.get_msg(timeout=timeout)
+            try:
+                msg = self.kc.iopub_channel.get_msg(timeout=timeout)
+            except Empty:
+                if self.last_reply is None:
+                    raise
+                # the cell has replied but its output never ended: ZMQ dropped a message over
+                # MAX_MESSAGE_BYTES (and the connection) or more than MAX_QUEUED_MESSAGES
+                with contextlib.suppress(Exception):
+                    self.km.shutdown_kernel(now=True)
+                raise OutputLimitExceeded from None
             self.output_budget -= _output_size(msg)
             if self.output_budget < 0:
                 with contextlib.suppress(Exception):
@@ -441,7 +450,7 @@ class GradingCell(IPyNbCell):
         self.test_outputs = None
         notebook.kernel.last_reply = None
         super().runtest()
-        reply = notebook.kernel.last_reply or {}
+        reply: dict[str, Any] = notebook.kernel.last_reply or {}
         if reply.get("status") == "error":
             # the cell raised but showed no traceback (learner code patched the display of errors,
             # e.g. set_custom_exc or showtraceback): the kernel's reply still says it failed

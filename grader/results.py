@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -122,8 +123,14 @@ def invalid(submission: str, message: str, *, exercise: str | None = None, durat
 # --- the wording of check messages ------------------------------------------------------
 
 
+#: control characters (ESC, CR, BEL…) and bidirectional overrides in learner text: a terminal
+#: would obey them (rewrite a FAIL line as PASS), so they are shown escaped, the way ascii() writes them
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def _clip(text: str) -> str:
     text = " ".join(text.split()) if "\n" in text else text.strip()
+    text = _CONTROL.sub(lambda m: ascii(m.group())[1:-1], text)
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
 
 

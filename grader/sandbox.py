@@ -10,10 +10,14 @@ whose ``argv`` is this module's launcher::
 The launcher runs trusted (outside), and starts the kernel as
 
 - a distinct uid per concurrent job (a slot from :func:`job_slot`),
+- in a cgroup of its own where root can make one (:class:`JobCgroup`): the memory and the task
+  count of the whole job, which per-process rlimits cannot bound,
 - under rlimits: address space, CPU seconds, processes, file size, open files, no core dumps,
 - in bubblewrap with every namespace unshared (no network), a read-only minimal filesystem
-  (``/usr``, the course environment, a generated ``/etc/passwd``), a size-capped private
-  ``/tmp`` and work directory, a cleared environment and ``--die-with-parent``,
+  (``/usr``, the course environment, a generated ``/etc/passwd``; bubblewrap's own root and
+  ``/dev`` remounted read-only), size-capped private ``/tmp``, ``/dev/shm`` and work
+  directory, a cleared environment (bubblewrap's own too: it is the sandbox's pid 1, whose
+  ``/proc/1/environ`` the kernel can read) and ``--die-with-parent``,
 - with a seccomp deny list (:data:`DENIED_SYSCALLS`),
 - killed from outside after a wall-clock limit.
 
@@ -46,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.errors import GraderError, SandboxUnavailable
+from grader.errors import AuthoringError, SandboxUnavailable
 
 #: first uid handed to sandboxed jobs; slot N runs as UID_BASE + N
 UID_BASE = 61000
@@ -55,6 +59,8 @@ SLOTS = 64
 #: where the kernel's private work directory appears inside the sandbox
 SANDBOX_HOME = "/home/learner"
 
+#: the whole environment of the bubblewrap process (the kernel's own is set with --setenv)
+BWRAP_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 #: syscalls a notebook never needs and an attacker would like: answered with EPERM
 DENIED_SYSCALLS = (
     "ptrace",
@@ -135,21 +141,51 @@ class Limits:
     def from_json(cls, text: str) -> Limits:
         return cls(**json.loads(text))
 
+    @property
+    def job_memory_bytes(self) -> int:
+        """The memory of the whole job (every process, and its tmpfs files), where cgroups cap it."""
+        return (self.memory_mb + 3 * self.disk_mb) * 1024 * 1024
+
     @classmethod
     def for_notebook(cls, nb: Any) -> Limits:
-        """The defaults, overridden by the solution's ``metadata.grader.limits`` (per exercise)."""
+        """The defaults, overridden by the solution's ``metadata.grader.limits`` (per exercise).
+
+        Raises:
+            AuthoringError: the overrides are not a mapping of known limits to positive numbers.
+        """
         from grader import markers
 
         meta = nb.metadata.get(markers.META_GRADER, {})
         overrides = meta.get(markers.META_LIMITS, {}) if isinstance(meta, dict) else {}
-        return cls().replace(**overrides) if isinstance(overrides, dict) and overrides else cls()
+        if not isinstance(overrides, dict):
+            raise AuthoringError(
+                f"metadata {markers.META_GRADER}.{markers.META_LIMITS} must map limit names to numbers "
+                f'(e.g. {{"memory_mb": 4096}}), not {type(overrides).__name__}'
+            )
+        return cls().replace(**overrides) if overrides else cls()
 
     def replace(self, **changes: float) -> Limits:
-        """A copy with some limits changed (e.g. an exercise's own overrides)."""
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        """A copy with some limits changed (e.g. an exercise's own overrides).
+
+        Raises:
+            AuthoringError: an unknown limit, or a value that is not a positive number (a whole
+                number for every limit but ``wall_s``).
+        """
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        unknown = set(changes) - set(fields)
         if unknown:
-            raise GraderError(f"unknown sandbox limits: {', '.join(sorted(unknown))}")
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+            raise AuthoringError(
+                f"unknown sandbox limits: {', '.join(sorted(unknown))}; known: {', '.join(fields)}"
+            )
+        checked: dict[str, float] = {}
+        for name, value in changes.items():
+            whole = name != "wall_s"
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not value > 0 or (whole and float(value) != int(value)) or value == float("inf"):
+                kind = "a positive whole number" if whole else "a positive number of seconds"
+                raise AuthoringError(f"sandbox limit {name} must be {kind}, not {value!r}")
+            checked[name] = int(value) if whole else float(value)
+        return dataclasses.replace(self, **checked)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- the interpreter
@@ -289,6 +325,105 @@ def kill_uid(uid: int, *, timeout_s: float = 5.0) -> None:
         time.sleep(0.02)
 
 
+# --------------------------------------------------------------------------- cgroups (whole-job caps)
+_CGROUP_FS = Path("/sys/fs/cgroup")
+#: the cgroup, in each hierarchy, that holds one child per running job
+CGROUP_NAME = "grader-sandbox"
+
+
+def _cgroup_v2() -> bool:
+    return (_CGROUP_FS / "cgroup.controllers").is_file()
+
+
+@dataclass(frozen=True)
+class JobCgroup:
+    """Caps on a whole job that per-process rlimits cannot give: its memory and its task count.
+
+    RLIMIT_AS bounds each process, so N processes may use N times as much; and files in the
+    job's tmpfs mounts, or their inodes, are counted by no rlimit. A memory cgroup counts all of
+    it (processes, tmpfs pages, kernel objects); a pids cgroup counts every task. cgroup v2 (one
+    directory) or v1 (a ``memory`` and a ``pids`` directory). Only root can make one.
+    """
+
+    directories: tuple[Path, ...]
+
+    @classmethod
+    def create(cls, name: str, limits: Limits) -> JobCgroup | None:
+        """A fresh cgroup ``name`` under :data:`CGROUP_NAME`, or None where cgroups cannot be written."""
+        if os.geteuid() != 0:
+            return None
+        cls.discard(name)  # left by a launcher that was killed
+        try:
+            if _cgroup_v2():
+                parent = _CGROUP_FS / CGROUP_NAME
+                parent.mkdir(exist_ok=True)
+                if not {"memory", "pids"} <= set((parent / "cgroup.controllers").read_text().split()):
+                    (_CGROUP_FS / "cgroup.subtree_control").write_text("+memory +pids")
+                (parent / "cgroup.subtree_control").write_text("+memory +pids")
+                job = parent / name
+                job.mkdir()
+                (job / "memory.max").write_text(str(limits.job_memory_bytes))
+                if (job / "memory.swap.max").exists():
+                    (job / "memory.swap.max").write_text("0")
+                (job / "pids.max").write_text(str(limits.processes))
+                return cls((job,))
+            memory = _CGROUP_FS / "memory" / CGROUP_NAME / name
+            pids = _CGROUP_FS / "pids" / CGROUP_NAME / name
+            memory.mkdir(parents=True)
+            pids.mkdir(parents=True)
+            (memory / "memory.limit_in_bytes").write_text(str(limits.job_memory_bytes))
+            if (memory / "memory.memsw.limit_in_bytes").exists():  # no swapping around the cap
+                (memory / "memory.memsw.limit_in_bytes").write_text(str(limits.job_memory_bytes))
+            (pids / "pids.max").write_text(str(limits.processes))
+            return cls((memory, pids))
+        except OSError:
+            cls.discard(name)
+            return None
+
+    def join(self) -> None:
+        """Move the calling process into the job's cgroup (in the child, before exec)."""
+        for directory in self.directories:
+            with contextlib.suppress(OSError):
+                (directory / "cgroup.procs").write_text(str(os.getpid()))
+
+    def memory_exceeded(self) -> bool:
+        """Did the kernel's OOM killer end a process of this job at its memory cap?"""
+        for directory in self.directories:
+            for name in ("memory.events", "memory.oom_control"):
+                with contextlib.suppress(OSError, ValueError):
+                    for line in (directory / name).read_text().splitlines():
+                        key, _, value = line.partition(" ")
+                        if key == "oom_kill" and int(value) > 0:
+                            return True
+        return False
+
+    @staticmethod
+    def discard(name: str) -> None:
+        """Remove the cgroup ``name`` wherever it exists (its processes must be gone)."""
+        for hierarchy in (_CGROUP_FS, _CGROUP_FS / "memory", _CGROUP_FS / "pids"):
+            directory = hierarchy / CGROUP_NAME / name
+            for _ in range(50):
+                if not directory.is_dir():
+                    break
+                try:
+                    directory.rmdir()
+                except OSError:
+                    time.sleep(0.02)  # the last task is still exiting
+
+
+def job_cgroup_name(uid: int) -> str:
+    return f"job-{uid}"
+
+
+def job_cgroups_available() -> bool:
+    """Can this process cap whole jobs with cgroups (made and removed here to find out)?"""
+    probe = JobCgroup.create(f"probe-{os.getpid()}", Limits())
+    if probe is None:
+        return False
+    JobCgroup.discard(f"probe-{os.getpid()}")
+    return True
+
+
 # --------------------------------------------------------------------------- one job
 _SIGNAL_CAUSES = {
     signal.SIGXCPU: "CPU time limit exceeded",
@@ -335,6 +470,8 @@ class SandboxJob:
         if info.get("wall_clock_exceeded"):
             return f"wall-clock limit exceeded ({self.limits.wall_s:g} s)"
         code = info.get("returncode")
+        if info.get("memory_exceeded") and code == -signal.SIGKILL:  # the OOM killer's signal
+            return f"memory limit exceeded ({self.limits.memory_mb} MB)"
         if isinstance(code, int) and code < 0:
             cause = _SIGNAL_CAUSES.get(signal.Signals(-code)) if -code in signal.valid_signals() else None
             if -code == signal.SIGXCPU:
@@ -357,6 +494,7 @@ def sandbox_job(limits: Limits) -> Iterator[SandboxJob]:
             if ipc.is_mount():
                 subprocess.run(["umount", "-l", str(ipc)], capture_output=True, check=False)
             shutil.rmtree(directory, ignore_errors=True)
+            JobCgroup.discard(job_cgroup_name(slot.uid))
 
 
 # --------------------------------------------------------------------------- the command
@@ -438,6 +576,12 @@ def bwrap_command(
         "--size",
         size,
         "--tmpfs",
+        "/dev/shm",
+        "--perms",
+        "1777",
+        "--size",
+        size,
+        "--tmpfs",
         "/tmp",
         "--perms",
         "0700",
@@ -452,7 +596,9 @@ def bwrap_command(
         cmd += ["--ro-bind-try", str(site_dir), str(site_dir)]
     for package in _editable_package_dirs():
         cmd += ["--ro-bind", str(package), str(package)]
-    cmd += ["--bind", str(ipc_dir), str(ipc_dir), "--chdir", SANDBOX_HOME, "--clearenv"]
+    cmd += ["--bind", str(ipc_dir), str(ipc_dir)]
+    # bubblewrap's own tmpfs (the root, /etc, /dev) would take any amount of writing: read-only
+    cmd += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SANDBOX_HOME, "--clearenv"]
     for key, value in {
         "HOME": SANDBOX_HOME,
         "USER": "learner",
@@ -484,18 +630,29 @@ def _editable_package_dirs() -> list[Path]:
     return [Path(mlcourse.__file__).resolve().parent]
 
 
-def _apply_limits(limits: Limits, uid: int) -> None:
-    """In the child, before exec: rlimits, then drop to the job's uid (if we are root)."""
+def rlimits(limits: Limits) -> list[tuple[int, int, int]]:
+    """(resource, soft, hard) for each rlimit of a sandboxed process.
+
+    RLIMIT_CPU's hard limit is one second above the soft one: at the soft limit the kernel sends
+    SIGXCPU (which names the cause); were they equal, it would send SIGKILL, which names nothing.
+    """
     mb = 1024 * 1024
-    for which, value in (
-        (resource.RLIMIT_AS, limits.memory_mb * mb),
-        (resource.RLIMIT_CPU, limits.cpu_s),
-        (resource.RLIMIT_NPROC, limits.processes),
-        (resource.RLIMIT_FSIZE, limits.file_mb * mb),
-        (resource.RLIMIT_NOFILE, limits.open_files),
-        (resource.RLIMIT_CORE, 0),
-    ):
-        resource.setrlimit(which, (value, value))
+    return [
+        (resource.RLIMIT_AS, limits.memory_mb * mb, limits.memory_mb * mb),
+        (resource.RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 1),
+        (resource.RLIMIT_NPROC, limits.processes, limits.processes),
+        (resource.RLIMIT_FSIZE, limits.file_mb * mb, limits.file_mb * mb),
+        (resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
+        (resource.RLIMIT_CORE, 0, 0),
+    ]
+
+
+def _apply_limits(limits: Limits, uid: int, cgroup: JobCgroup | None = None) -> None:
+    """In the child, before exec: the job's cgroup, rlimits, then drop to the job's uid (if we are root)."""
+    if cgroup is not None:
+        cgroup.join()
+    for which, soft, hard in rlimits(limits):
+        resource.setrlimit(which, (soft, hard))
     if os.geteuid() == 0:
         os.setgroups([])
         os.setgid(uid)
@@ -549,14 +706,18 @@ def launch(*, job: Path, uid: int, limits: Limits, connection_file: Path) -> int
     )
     # the kernel's own output never reaches the runner; GRADER_SANDBOX_DEBUG keeps it in the job dir
     sink = (job / "kernel.log").open("wb") if os.environ.get("GRADER_SANDBOX_DEBUG") else subprocess.DEVNULL
+    cgroup = JobCgroup.create(job_cgroup_name(uid), limits)
     child = subprocess.Popen(
         cmd,
         stdin=subprocess.DEVNULL,
         stdout=sink,
         stderr=sink,
         pass_fds=(seccomp_fd,),
-        preexec_fn=lambda: _apply_limits(limits, uid),
+        preexec_fn=lambda: _apply_limits(limits, uid, cgroup),
         close_fds=True,
+        # bubblewrap stays in the sandbox as its pid 1, whose /proc/1/environ the kernel can read:
+        # it must not carry the worker's environment (database URLs, tokens)
+        env=BWRAP_ENV,
     )
     os.close(seccomp_fd)
 
@@ -577,8 +738,13 @@ def launch(*, job: Path, uid: int, limits: Limits, connection_file: Path) -> int
         code = child.returncode if child.returncode is not None else -signal.SIGKILL
         if code > 128:
             code = -(code - 128)
-        (job / "exit.json").write_text(json.dumps({"returncode": code, "wall_clock_exceeded": wall_exceeded}))
+        memory_exceeded = cgroup is not None and cgroup.memory_exceeded()
+        (job / "exit.json").write_text(json.dumps(
+            {"returncode": code, "wall_clock_exceeded": wall_exceeded, "memory_exceeded": memory_exceeded}
+        ))
         kill_uid(uid)
+        if cgroup is not None:
+            JobCgroup.discard(job_cgroup_name(uid))
         if mounted:
             subprocess.run(["umount", "-l", str(ipc_dir)], capture_output=True, check=False)
     return status
@@ -590,6 +756,12 @@ class Finding:
     name: str
     ok: bool
     detail: str
+
+
+UID_FINDING = "distinct uid per job"
+CGROUP_FINDING = "whole-job memory and process caps"
+#: findings that weaken the sandbox when missing but do not make it unavailable
+OPTIONAL_FINDINGS = (UID_FINDING, CGROUP_FINDING)
 
 
 def doctor() -> list[Finding]:
@@ -614,11 +786,22 @@ def doctor() -> list[Finding]:
     root = os.geteuid() == 0
     findings.append(
         Finding(
-            "distinct uid per job",
+            UID_FINDING,
             root,
             f"uids {UID_BASE}–{UID_BASE + SLOTS - 1}"
             if root
             else "not root: every job runs as your own uid (process limits shared)",
+        )
+    )
+    cgroups = root and job_cgroups_available()
+    findings.append(
+        Finding(
+            CGROUP_FINDING,
+            cgroups,
+            "memory and task count of each whole job capped (cgroup " + ("v2)" if _cgroup_v2() else "v1)")
+            if cgroups
+            else "no writable cgroup fs (or not root): only per-process rlimits, so a job's processes together "
+            "may use up to processes × memory_mb",
         )
     )
     try:
@@ -655,6 +838,7 @@ def _probe(interp: Interpreter) -> Finding:
             timeout=60,
             preexec_fn=lambda: _apply_limits(Limits(), uid),
             check=False,
+            env=BWRAP_ENV,
         )
     isolated = "ConnectionRefusedError" in result.stderr or "Network is unreachable" in result.stderr
     if result.returncode != 0 and isolated:
@@ -695,7 +879,7 @@ def require_sandbox() -> str:
 
 def sandbox_available() -> tuple[bool, str]:
     """(available, reason) for ``grader grade``'s refusal message."""
-    missing = [f for f in doctor() if not f.ok and f.name != "distinct uid per job"]
+    missing = [f for f in doctor() if not f.ok and f.name not in OPTIONAL_FINDINGS]
     if not missing:
         return True, "sandboxed"
     return False, "; ".join(f"{f.name}: {f.detail}" for f in missing)

@@ -116,3 +116,47 @@ def test_an_instructor_opens_the_gradebook_and_downloads_the_csv(browser: Any, l
     page.screenshot(path=str(tmp_path / "gradebook.png"), full_page=True)
     assert problems == []
     context.close()
+
+
+REAL_GRADE = "grader.grading:grade_notebook"
+
+
+@pytest.fixture
+def live_real(tmp_path: Path) -> Iterator[tuple[LiveServer, str]]:
+    """The service with the real grading engine, in the sandbox, on the course's own lesson-00 exercise."""
+    settings = make_settings(tmp_path, build_dir=tmp_path / "no-book", grade_function=REAL_GRADE, sandbox=True,
+                             lease_s=60.0)
+    store = open_store(settings)
+    token = accounts.add_user(store, "bea")[1]
+    app = create_app(settings, workers=1, store=store)
+    with LiveServer(app) as server:
+        yield server, token
+    store.dispose()
+
+
+@pytest.mark.parametrize(("artefact", "expect_full"), [("solutions", True), ("exercises", False)])
+def test_a_notebook_submitted_through_the_page_is_graded_for_real(
+    browser: Any, live_real: Any, artefact: str, expect_full: bool
+) -> None:
+    """Does the solution submitted through the page get full marks, and the learner's stub zero?"""
+    server, token = live_real
+    notebook = Path(__file__).resolve().parents[3] / artefact / f"{EXERCISE}.ipynb"
+    context = browser.new_context()
+    page = context.new_page()
+    problems = _watch(page)
+    _sign_in(page, server.url, token, "/submit")
+    page.wait_for_selector("select#exercise")
+    page.select_option("select#exercise", EXERCISE)
+    page.set_input_files("#file", str(notebook))
+    page.click("form[action='/submit'] button[type=submit]")
+    page.wait_for_url("**/submissions/*")
+    page.wait_for_selector("#score", timeout=180_000)
+    got, total = page.locator("#score").inner_text().split("/")
+    verdicts = page.locator("#checks tbody tr td.verdict").all_inner_texts()
+    assert float(total) > 0 and len(verdicts) >= 3
+    if expect_full:
+        assert float(got) == float(total) and set(verdicts) == {"PASS"}
+    else:
+        assert float(got) == 0 and "PASS" not in verdicts
+    assert problems == []
+    context.close()
