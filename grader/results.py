@@ -27,6 +27,7 @@ Exit codes (:func:`exit_code`, for ``grader check`` and ``grader grade``), the f
 
 from __future__ import annotations
 
+import builtins
 import html
 import json
 import re
@@ -152,7 +153,7 @@ def not_run_exercise_raised(exercise: str, exception: str) -> str:
     """A check skipped because the exercise it needs is not done (or broke, or hit a limit)."""
     if exception in _LIMIT_EXCEPTIONS:
         return f"not run: {_LIMIT_EXCEPTIONS[exception]} in {exercise}"
-    return f"not run: {exercise} raised {exception}"
+    return f"not run: {exercise} raised {exception_name(exception)}"
 
 
 def not_run_exercise_timed_out(exercise: str, seconds: float) -> str:
@@ -191,15 +192,38 @@ def kernel_died_here(cause: str | None = None) -> str:
     return "the kernel died while running this check (os._exit or a crash)"
 
 
-def raised(exception: str, last_line: str, *, hidden: bool, where: str | None = None) -> str:
-    """A check cell raised: the last traceback line, or only the exception type for hidden checks."""
-    if hidden:
-        return f"raised {exception}" + (f" in {where}" if where else "")
+def exception_name(name: str) -> str:
+    """An exception's class name as feedback may quote it.
+
+    Python's own exceptions are named; any other class name is learner-controlled (learner code
+    can create a class named after what it saw, e.g. a hidden check's source), so it is not quoted.
+    """
+    known = getattr(builtins, name, None)
+    return name if isinstance(known, type) and issubclass(known, BaseException) else "an exception"
+
+
+#: why a visible check's details are withheld in graded feedback
+WITHHELD = "details withheld: it ran after a hidden check; `grader check` shows them"
+
+
+def raised(exception: str, last_line: str, *, hidden: bool, where: str | None = None,
+           withheld: bool = False) -> str:
+    """A check cell raised: the last traceback line, or only the exception type for hidden checks.
+
+    ``withheld``: a visible check that ran after a hidden one. Learner code may have seen the
+    hidden check's source by then and could put it into this check's message, so only the type
+    is shown (the learner's own ``grader check`` shows the whole line).
+    """
+    if hidden or withheld:
+        text = f"raised {exception_name(exception)}" + (f" in {where}" if where else "")
+        return f"{text} ({WITHHELD})" if withheld and not hidden else text
     return _clip(last_line or exception)
 
 
-def output_differs(difference: str | None, *, hidden: bool) -> str:
+def output_differs(difference: str | None, *, hidden: bool, withheld: bool = False) -> str:
     """The check ran but printed something else: a short diff for visible checks only."""
+    if withheld and not hidden:
+        return f"output differs from the reference ({WITHHELD})"
     if hidden or not difference:
         return "output differs from the reference"
     return "output differs from the reference: " + _clip(difference)

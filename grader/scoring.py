@@ -130,9 +130,12 @@ def _not_reached(nb: NotebookNode, record: dict[str, Any] | None, outcome: RunOu
 
 
 def _verdict(
-    nb: NotebookNode, check: authoring.GradedCell, outcome: RunOutcome, limits: Limits
+    nb: NotebookNode, check: authoring.GradedCell, outcome: RunOutcome, limits: Limits, *, withheld: bool = False
 ) -> tuple[CheckResult, bool]:
-    """One check's result, and whether it is a grading error."""
+    """One check's result, and whether it is a grading error.
+
+    ``withheld``: a visible check after a hidden one, whose details feedback must not show.
+    """
 
     def result(status: results.CheckStatus, message: str = "") -> CheckResult:
         points = check.points if status == "pass" else 0.0
@@ -157,7 +160,8 @@ def _verdict(
     if reason == "output-limit":
         return result("fail", results.kernel_died_here(results.OUTPUT_LIMIT)), False
     if reason == "mismatch":
-        return result("fail", results.output_differs(record.get("difference"), hidden=check.hidden)), False
+        return result("fail", results.output_differs(record.get("difference"), hidden=check.hidden,
+                                                     withheld=withheld)), False
     if reason == "error":
         blamed = _blamed_exercise(nb, check.index, record, outcome, limits)
         if blamed is not None:
@@ -165,7 +169,7 @@ def _verdict(
         found = _exercise_defining(nb, check.index, record.get("functions", []))
         where = f"{found[1]}() ({cell_label(nb, found[0])})" if found else None
         message = results.raised(str(record.get("ename", "an exception")), str(record.get("last_line", "")),
-                                 hidden=check.hidden, where=where)
+                                 hidden=check.hidden, where=where, withheld=withheld)
         return result("fail", message), False
     return result("fail", results.not_run_grading_error()), True
 
@@ -173,5 +177,9 @@ def _verdict(
 def score_checks(nb: NotebookNode, checks: tuple[authoring.GradedCell, ...] | list[authoring.GradedCell],
                  outcome: RunOutcome, limits: Limits) -> Scored:
     """The verdict on every graded cell of the notebook that ran (``nb``, as assembled)."""
-    verdicts = [_verdict(nb, check, outcome, limits) for check in checks]
+    first_hidden = min((check.index for check in checks if check.hidden), default=None)
+    verdicts = [
+        _verdict(nb, check, outcome, limits, withheld=first_hidden is not None and check.index > first_hidden)
+        for check in checks
+    ]
     return Scored(tuple(v for v, _ in verdicts), any(error for _, error in verdicts))
