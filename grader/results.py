@@ -192,6 +192,13 @@ def kernel_died_here(cause: str | None = None) -> str:
     return "the kernel died while running this check (os._exit or a crash)"
 
 
+#: exceptions of the libraries notebooks use, quoted by name (a fixed list carries nothing learner-made)
+_LIBRARY_EXCEPTIONS = frozenset({
+    "StdinNotImplementedError", "LinAlgError", "AxisError", "NotFittedError", "InvalidIndexError",
+    "SettingWithCopyError", "IntCastingNaNError", "OutOfBoundsDatetime", "ParserError", "EmptyDataError",
+})
+
+
 def exception_name(name: str) -> str:
     """An exception's class name as feedback may quote it.
 
@@ -199,7 +206,9 @@ def exception_name(name: str) -> str:
     can create a class named after what it saw, e.g. a hidden check's source), so it is not quoted.
     """
     known = getattr(builtins, name, None)
-    return name if isinstance(known, type) and issubclass(known, BaseException) else "an exception"
+    if name in _LIBRARY_EXCEPTIONS or (isinstance(known, type) and issubclass(known, BaseException)):
+        return name
+    return "an exception"
 
 
 #: why a visible check's details are withheld in graded feedback

@@ -493,7 +493,12 @@ def sandbox_job(limits: Limits) -> Iterator[SandboxJob]:
             ipc = directory / "ipc"
             if ipc.is_mount():
                 subprocess.run(["umount", "-l", str(ipc)], capture_output=True, check=False)
-            shutil.rmtree(directory, ignore_errors=True)
+            # the trusted launcher may still write its exit record as its sandbox dies: retry
+            for _ in range(50):
+                shutil.rmtree(directory, ignore_errors=True)
+                if not directory.exists():
+                    break
+                time.sleep(0.05)
             JobCgroup.discard(job_cgroup_name(slot.uid))
 
 

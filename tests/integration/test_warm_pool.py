@@ -47,8 +47,16 @@ try:
     open("/dev/shm/leftover-shm.txt", "w").write("A")
 except OSError:
     pass
-subprocess.Popen(["sleep", "86399"], start_new_session=True, stdin=subprocess.DEVNULL,
-                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+sleeper = subprocess.Popen(["sleep", "86399"], start_new_session=True, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+import time
+for _ in range(200):  # until the child has become `sleep` (a loaded machine can take a while)
+    try:
+        if b"86399" in open(f"/proc/{sleeper.pid}/cmdline", "rb").read():
+            break
+    except OSError:
+        pass
+    time.sleep(0.025)
 print(json.dumps({"uid": os.getuid(), "cwd": os.getcwd()}))
 """
 #: what submission B reports about the state it starts in
