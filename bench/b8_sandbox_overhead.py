@@ -18,11 +18,8 @@ Both arms start a fresh kernel per submission (no warm pool). Target: the sandbo
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
-import json
-import os
 import statistics
 import sys
 import tempfile
@@ -32,8 +29,8 @@ import nbformat
 from rich.console import Console
 from rich.table import Table
 
+from bench import run_and_record
 from bench.b1_grading import interleaved, lesson_sized_solution, machine, stats, submission_of, write_course
-from grader import markers
 
 RESULTS = Path(__file__).resolve().parent / "results" / "b8.json"
 EXERCISE = "08-bench"
@@ -104,19 +101,7 @@ def render(result: dict[str, object], console: Console) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench b8", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7, help="timed rounds after the warm-up (≥ 5)")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
-    args = parser.parse_args(argv)
-    console = Console(width=110, stderr=False)
-    for key in [k for k in os.environ if k.startswith(markers.ENV_PREFIX)]:
-        del os.environ[key]  # the benchmark's own settings, whatever the caller's environment says
-    result = run(args.repeats, console)
-    render(result, console)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    console.print(f"written: {args.output}")
-    return 0
+    return run_and_record(argv, bench_id="b8", doc=__doc__ or "", results=RESULTS, run=run, render=render)
 
 
 if __name__ == "__main__":
