@@ -36,7 +36,7 @@ def run_and_record(
 
     from rich.console import Console
 
-    from grader import markers
+    from grader.format import markers
 
     parser = argparse.ArgumentParser(prog=f"python -m bench {bench_id}", description=doc.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds after the warm-up (≥ 5)")

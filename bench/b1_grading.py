@@ -8,7 +8,7 @@ Arms, interleaved (the order alternates every round), after one warm-up round th
 builds the grading bundle:
 
 - ``papermill`` ``papermill.execute_notebook`` of the solution notebook, in process, fresh kernel;
-- ``grade``     :func:`grader.grading.grade_notebook` of the submission: parse, assemble, a
+- ``grade``     :func:`grader.grading.engine.grade_notebook` of the submission: parse, assemble, a
                 pytest + nbval subprocess with a fresh kernel, compare, score.
 
 Targets (docs/BENCHMARKS.md): grade ≤ 1.5× papermill, and ≤ +1.0 s absolute.
@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import run_and_record
-from grader import markers
+from grader.format import markers
 from grader.settings import Settings, load_settings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "b1.json"
@@ -166,7 +166,7 @@ def stats(values: list[float]) -> dict[str, object]:
 def run(repeats: int, console: Console) -> dict[str, object]:
     import papermill
 
-    from grader.grading import grade_notebook
+    from grader.grading.engine import grade_notebook
 
     with tempfile.TemporaryDirectory(prefix="b1-") as tmp:
         root = Path(tmp)

@@ -2,8 +2,8 @@
 
 A light exercise (six code cells: two exercise cells, two visible and two hidden checks, no
 heavy imports) is written into a temporary course and its bundle built. The submission is the
-solution, so every run scores full marks. Both arms call :func:`grader.grading.grade_notebook`
-on the notebook's bytes and stop the clock when the :class:`~grader.results.Result` is back:
+solution, so every run scores full marks. Both arms call :func:`grader.grading.engine.grade_notebook`
+on the notebook's bytes and stop the clock when the :class:`~grader.grading.results.Result` is back:
 parse, assemble, run in a sandboxed kernel, compare, score.
 
 - ``cold``  no pool: a pytest + nbval process and a sandboxed kernel are started for the submission;
@@ -41,7 +41,7 @@ from rich.table import Table
 
 from bench import run_and_record
 from bench.b1_grading import machine, stats, submission_of, write_course
-from grader import markers
+from grader.format import markers
 from grader.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "b2.json"
@@ -144,7 +144,7 @@ def _printed(cells: dict[int, dict[str, Any]]) -> dict[str, object]:
 
 def isolation_check(settings: Settings) -> dict[str, object]:
     """Submission A leaves everything it can; B, the next runner from the pool, reports what it finds."""
-    from grader.warm import WarmPool
+    from grader.grading.warm import WarmPool
 
     with WarmPool(settings, size=1) as pool:
         first = pool.acquire()
@@ -199,9 +199,9 @@ def interleaved(arms: dict[str, Callable[[], object]], before: Callable[[], obje
 
 
 def run(repeats: int, console: Console) -> dict[str, object]:
-    from grader.bundle import build_bundle
-    from grader.grading import grade_notebook
-    from grader.warm import WarmPool
+    from grader.grading.bundle import build_bundle
+    from grader.grading.engine import grade_notebook
+    from grader.grading.warm import WarmPool
 
     with tempfile.TemporaryDirectory(prefix="b2-") as tmp:
         root = Path(tmp)

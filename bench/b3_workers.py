@@ -27,10 +27,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.b1_grading import interleaved, machine, stats
-from grader import accounts, queue
-from grader.service import settings_env
+from grader.service import accounts, queue
+from grader.service.server import settings_env
+from grader.service.store import Store, open_store
 from grader.settings import Settings, load_settings
-from grader.store import Store, open_store
 
 RESULTS = Path(__file__).resolve().parent / "results" / "b3.json"
 EXERCISE = "00-learning-ml-engineering"
@@ -48,7 +48,7 @@ def wait_graded(store: Store, ids: list[str], timeout_s: float) -> None:
     """Until every id is final; raise if one is not graded with full marks."""
     import sqlalchemy as sa
 
-    from grader.store import submissions
+    from grader.service.store import submissions
 
     deadline = time.monotonic() + timeout_s
     while True:

@@ -2,7 +2,7 @@
 
 Two exercises differ only in their number of trivial check cells (each prints a number that is
 compared with the reference): ``N`` and ``N + 50``. Both are graded with the full
-:func:`grader.grading.grade_notebook` path, interleaved, after a warm-up round that builds
+:func:`grader.grading.engine.grade_notebook` path, interleaved, after a warm-up round that builds
 both bundles; the cost per cell is the difference of the medians divided by 50.
 
 Target (docs/BENCHMARKS.md): ≤ 10 ms per cell.
@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.b1_grading import interleaved, machine, stats, submission_of, write_course
-from grader import markers
+from grader.format import markers
 
 RESULTS = Path(__file__).resolve().parent / "results" / "b4.json"
 EXTRA = 50
@@ -49,7 +49,7 @@ def solution_with_checks(count: int) -> NotebookNode:
 
 
 def run(base: int, repeats: int, console: Console) -> dict[str, object]:
-    from grader.grading import grade_notebook
+    from grader.grading.engine import grade_notebook
 
     with tempfile.TemporaryDirectory(prefix="b4-") as tmp:
         root = Path(tmp)

@@ -2,7 +2,7 @@
 
 A synthetic course (``--lessons`` small notebooks, one Markdown chapter each, parts in
 ``_toc.yml``, the repository's real ``_config.yml``) is built in a temporary folder with
-:func:`grader.book.build_book` — lessons executed with papermill, then the Jupyter Book site.
+:func:`grader.book.site.build_book` — lessons executed with papermill, then the Jupyter Book site.
 
 Arms, interleaved (the order rotates every round), after one warm-up round:
 
@@ -34,7 +34,8 @@ from nbformat import v4
 from rich.console import Console
 from rich.table import Table
 
-from grader import book, lessons, markers
+from grader.book import lessons, site
+from grader.format import markers
 from grader.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,7 +98,7 @@ def _manifest(settings: Settings, profile: str) -> dict[str, object]:
 
 def _pages_written(settings: Settings, *, since: float) -> int | None:
     """Pages Sphinx wrote in the build that started at ``since`` (None: Sphinx did not run)."""
-    log = settings.build_dir / "logs" / "book.log"
+    log = settings.build_dir / "logs" / "site.log"
     wall_start = time.time() - (time.perf_counter() - since)
     if not log.exists() or log.stat().st_mtime < wall_start:
         return None
@@ -147,7 +148,7 @@ def run(count: int, repeats: int, profile: str, console: Console) -> dict[str, o
                 arms[arm](round_number)
                 before = _manifest(settings, profile)
                 started = time.perf_counter()
-                book.build_book(settings, profile=profile)
+                site.build_book(settings, profile=profile)
                 seconds = time.perf_counter() - started
                 after = _manifest(settings, profile)
                 executed = sum(1 for name, entry in after.items() if before.get(name) != entry)

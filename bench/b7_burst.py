@@ -38,11 +38,11 @@ from rich.table import Table
 
 from bench.b1_grading import machine
 from bench.b3_workers import EXERCISE, variant
-from grader import accounts
-from grader.results import Result
-from grader.service import settings_env
+from grader.grading.results import Result
+from grader.service import accounts
+from grader.service.server import settings_env
+from grader.service.store import open_store
 from grader.settings import Settings, load_settings
-from grader.store import open_store
 
 RESULTS = Path(__file__).resolve().parent / "results" / "b7.json"
 TARGET_P99_MS = 100.0

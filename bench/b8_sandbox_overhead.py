@@ -7,7 +7,7 @@ solution, so it scores full marks in both arms.
 Arms, interleaved (the order alternates every round), after one warm-up round that also builds
 the grading bundle of each arm (the bundle key includes the isolation):
 
-- ``unsandboxed`` :func:`grader.grading.grade_notebook` with ``sandbox=False`` (the
+- ``unsandboxed`` :func:`grader.grading.engine.grade_notebook` with ``sandbox=False`` (the
                   ``--unsafe-no-sandbox`` path: the kernel runs as the grader, unconfined);
 - ``sandboxed``   the same call with ``sandbox=True`` (the default): a job uid, a cgroup,
                   rlimits, bubblewrap with every namespace unshared, seccomp, the ipc tmpfs.
@@ -38,7 +38,7 @@ TARGET_EXTRA_S = 0.5
 
 
 def run(repeats: int, console: Console) -> dict[str, object]:
-    from grader.grading import grade_notebook
+    from grader.grading.engine import grade_notebook
     from grader.sandbox import doctor
 
     with tempfile.TemporaryDirectory(prefix="b8-") as tmp:

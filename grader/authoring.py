@@ -10,7 +10,7 @@ The pipeline for one notebook is a short list of small steps, each testable on o
    ``check=True``, only say what is stale).
 
 Cell roles come from tags and graded cells from ``cell.metadata["grader"]``; every tag, marker
-and metadata key is spelled in :mod:`grader.markers`. Nothing here prints or exits.
+and metadata key is spelled in :mod:`grader.format.markers`. Nothing here prints or exits.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from grader import markers
 from grader.errors import AuthoringError, MarkerError, StaleExercises
-from grader.notebooks import read_notebook, write_notebook
+from grader.format import markers
+from grader.format.notebooks import read_notebook, write_notebook
 from grader.settings import Settings
 
 __all__ = [
@@ -636,7 +636,7 @@ def _repository(settings: Settings) -> tuple[str, str]:
 
 
 def _exercise_text(nb: NotebookNode) -> str:
-    """The exact text :func:`grader.notebooks.write_notebook` writes for ``nb``."""
+    """The exact text :func:`grader.format.notebooks.write_notebook` writes for ``nb``."""
     return nbformat.writes(nb) + "\n"
 
 

@@ -13,15 +13,15 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from grader import markers
 from grader.errors import GraderError
+from grader.format import markers
 from grader.settings import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def _cmd_lessons(args: argparse.Namespace, settings: Settings) -> int:
-    from grader import lessons
+    from grader.book import lessons
 
     runs = lessons.run_lessons(settings, args.names or None, profile=args.profile, force=args.force)
     print(lessons.render_report(runs))
@@ -29,11 +29,11 @@ def _cmd_lessons(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_book(args: argparse.Namespace, settings: Settings) -> int:
-    from grader import book, lessons
+    from grader.book import lessons, site
 
     # the lessons first, so the report says what was executed and what came from the cache
     print(lessons.render_report(lessons.run_lessons(settings, None, profile=args.profile)), flush=True)
-    index = book.build_book(settings, profile=args.profile)
+    index = site.build_book(settings, profile=args.profile)
     print(f"site built: {index}")
     return 0
 
@@ -41,10 +41,10 @@ def _cmd_book(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if not args.static:
         return _cmd_service(args, settings)
-    from grader import serve
+    from grader.book import static
 
-    with serve.make_server(settings) as server:
-        print(f"serving the course at {serve.url(server)} (Ctrl-C to stop)", flush=True)
+    with static.make_server(settings) as server:
+        print(f"serving the course at {static.url(server)} (Ctrl-C to stop)", flush=True)
         server.serve_forever()
     return 0
 
@@ -58,17 +58,17 @@ def _cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from grader import checking, results
+    from grader.grading import results, selfcheck
 
-    result = checking.check_notebook(settings, Path(args.notebook))
+    result = selfcheck.check_notebook(settings, Path(args.notebook))
     print(results.render_json(result) if args.json else results.render_text(result))
     return results.exit_code([result])
 
 
 def _cmd_grade(args: argparse.Namespace, settings: Settings) -> int:
-    from grader import grading, results
+    from grader.grading import engine, results
 
-    outcome = grading.grade_submissions(
+    outcome = engine.grade_submissions(
         settings, [Path(p) for p in args.submissions], exercise=args.exercise, jobs=args.jobs
     )
     for result in outcome:
@@ -79,7 +79,7 @@ def _cmd_grade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from grader import verify
+    from grader.grading import verify
 
     report = verify.verify(settings, args.ids or None)
     print(json.dumps(verify.to_json(report), indent=2) if args.json else verify.render_text(report))
@@ -98,8 +98,8 @@ def _cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_users(args: argparse.Namespace, settings: Settings) -> int:
-    from grader import accounts
-    from grader.store import open_store
+    from grader.service import accounts
+    from grader.service.store import open_store
 
     store = open_store(settings)
     try:
@@ -121,21 +121,21 @@ def _cmd_users(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
-    from grader import worker
+    from grader.service import workers
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    worker.run_worker(settings, celery=args.celery, concurrency=args.concurrency)
+    workers.run_worker(settings, celery=args.celery, concurrency=args.concurrency)
     return 0
 
 
 def _cmd_service(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
-    from grader import service
+    from grader.service import server
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    def announce(started: service.ServiceStarted) -> None:
+    def announce(started: server.ServiceStarted) -> None:
         print(f"grader service at {started.url} (submit: {started.url}submit, API: {started.url}api/docs)")
         print(f"store: {started.store}; grading workers: {started.workers}")
         if not started.sandboxed:
@@ -145,7 +145,7 @@ def _cmd_service(args: argparse.Namespace, settings: Settings) -> int:
             print(started.instructor_token)
         print("Ctrl-C to stop", flush=True)
 
-    service.run_service(settings, workers=args.workers, announce=announce)
+    server.run_service(settings, workers=args.workers, announce=announce)
     return 0
 
 

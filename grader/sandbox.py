@@ -153,7 +153,7 @@ class Limits:
         Raises:
             AuthoringError: the overrides are not a mapping of known limits to positive numbers.
         """
-        from grader import markers
+        from grader.format import markers
 
         meta = nb.metadata.get(markers.META_GRADER, {})
         overrides = meta.get(markers.META_LIMITS, {}) if isinstance(meta, dict) else {}

@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import markers
 from grader.errors import UsageError
+from grader.format import markers
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -75,8 +75,8 @@ class Settings:
     service_workers: int = 2
     #: pre-started sandboxed kernels per grading worker process (each used once); 0: cold starts only
     warm_pool_size: int = 1
-    #: the grade function, ``module:function`` with the signature of ``grader.grading.grade_notebook``
-    grade_function: str = "grader.grading:grade_notebook"
+    #: the grade function, ``module:function`` with the signature of ``grader.grading.engine.grade_notebook``
+    grade_function: str = "grader.grading.engine:grade_notebook"
 
     # --- derived locations -----------------------------------------------------------
     @property

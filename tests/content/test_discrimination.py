@@ -24,8 +24,8 @@ import pytest
 from nbformat import NotebookNode
 
 from grader import authoring
-from grader.grading import grade_notebook
-from grader.notebooks import read_notebook, write_notebook
+from grader.format.notebooks import read_notebook, write_notebook
+from grader.grading.engine import grade_notebook
 from grader.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import cli, markers, verify
+from grader import cli
+from grader.format import markers
+from grader.grading import verify
 from grader.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,9 +14,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import authoring, markers
-from grader.grading import grade_notebook
-from grader.results import WITHHELD, render_html, render_json, render_text
+from grader import authoring
+from grader.format import markers
+from grader.grading.engine import grade_notebook
+from grader.grading.results import WITHHELD, render_html, render_json, render_text
 from grader.settings import load_settings
 
 pytestmark = pytest.mark.slow

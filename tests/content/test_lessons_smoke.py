@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import lessons
+from grader.book import lessons
 from grader.settings import Settings, load_settings
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,8 @@ import nbformat
 import pytest
 import yaml
 
-from grader import book, markers
+from grader.book import site as book_site
+from grader.format import markers
 from grader.settings import Settings, load_settings
 
 pytestmark = pytest.mark.slow
@@ -40,7 +41,7 @@ NOTEBOOK_PAGES = [p for p in PAGES if (REPO / f"{p}.ipynb").is_file()]
 @pytest.fixture(scope="module")
 def site() -> Settings:
     settings = load_settings(root=REPO, build_dir=BUILD_DIR)
-    book.build_book(settings, profile="smoke")
+    book_site.build_book(settings, profile="smoke")
     return settings
 
 

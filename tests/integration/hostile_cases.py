@@ -25,8 +25,9 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode, v4
 
-from grader import markers, sandbox
-from grader.results import Result
+from grader import sandbox
+from grader.format import markers
+from grader.grading.results import Result
 from grader.settings import Settings, load_settings
 
 EXERCISE = "99-hostile"

@@ -12,8 +12,9 @@ import pytest
 import yaml
 from nbformat import v4
 
-from grader import book, lessons, markers
+from grader.book import lessons, site
 from grader.errors import BookBuildFailed, LessonFailed
+from grader.format import markers
 from grader.settings import Settings, load_settings
 
 pytestmark = pytest.mark.slow
@@ -98,7 +99,7 @@ def built(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = settings_for(root)
     (settings.bundle_dir / "01-first").mkdir(parents=True)
     (settings.bundle_dir / "01-first" / "hidden.json").write_text(f'{{"expected": "{SECRET}"}}', encoding="utf-8")
-    book.build_book(settings, profile="smoke")
+    site.build_book(settings, profile="smoke")
     return settings
 
 
@@ -171,33 +172,33 @@ def test_solutions_and_grading_bundles_never_reach_the_site(built: Settings) -> 
 
 def test_a_rebuild_without_changes_leaves_the_site_alone(fresh: Settings) -> None:
     """Does a second build with nothing changed leave every published file untouched?"""
-    book.build_book(fresh, profile="smoke")
+    site.build_book(fresh, profile="smoke")
     before = {p: p.stat().st_mtime_ns for p in fresh.site_dir.rglob("*") if p.is_file()}
-    book.build_book(fresh, profile="smoke")
+    site.build_book(fresh, profile="smoke")
     after = {p: p.stat().st_mtime_ns for p in fresh.site_dir.rglob("*") if p.is_file()}
     assert after == before
 
 
 def test_editing_one_page_rewrites_that_page_and_not_an_unrelated_one(fresh: Settings) -> None:
     """Is the build incremental: the edited page changes, an unrelated lesson page is not rewritten?"""
-    book.build_book(fresh, profile="smoke")
+    site.build_book(fresh, profile="smoke")
     unrelated = fresh.site_dir / "notebooks/02-second.html"
     stamp = unrelated.stat().st_mtime_ns
     page = fresh.root / "book/01-first.md"
     page.write_text(page.read_text(encoding="utf-8") + "\nNow with a pangolin.\n", encoding="utf-8")
-    book.build_book(fresh, profile="smoke")
+    site.build_book(fresh, profile="smoke")
     assert "pangolin" in (fresh.site_dir / "book/01-first.html").read_text(encoding="utf-8")
     assert unrelated.stat().st_mtime_ns == stamp
 
 
 def test_a_deleted_page_leaves_the_site(fresh: Settings) -> None:
     """When a lesson leaves the book, do its staged copy and its HTML page go too?"""
-    book.build_book(fresh, profile="smoke")
+    site.build_book(fresh, profile="smoke")
     (fresh.root / "notebooks/02-second.ipynb").unlink()
     toc = fresh.root / "_toc.yml"
     entry = "        sections:\n          - file: notebooks/02-second\n"
     toc.write_text(toc.read_text(encoding="utf-8").replace(entry, ""), encoding="utf-8")
-    book.build_book(fresh, profile="smoke")
+    site.build_book(fresh, profile="smoke")
     assert not (fresh.build_dir / "site-src/notebooks/02-second.ipynb").exists()
     assert not (fresh.site_dir / "notebooks/02-second.html").exists()
 
@@ -215,7 +216,7 @@ def test_a_broken_internal_reference_fails_the_build(fresh: Settings, page: str,
     path = fresh.root / page
     path.write_text(path.read_text(encoding="utf-8") + f"\n{text}\n", encoding="utf-8")
     with pytest.raises(BookBuildFailed) as info:
-        book.build_book(fresh, profile="smoke")
+        site.build_book(fresh, profile="smoke")
     message = str(info.value)
     assert re.search(rf"^\s*{re.escape(page)}:\d+: WARNING: .*{re.escape(warning)}", message, re.MULTILINE), message
 
@@ -227,9 +228,9 @@ def test_a_failed_build_fails_again_until_fixed(fresh: Settings) -> None:
     path.write_text(good + "\nSee {ref}`no-such-label`.\n", encoding="utf-8")
     for _ in range(2):
         with pytest.raises(BookBuildFailed, match="no-such-label"):
-            book.build_book(fresh, profile="smoke")
+            site.build_book(fresh, profile="smoke")
     path.write_text(good, encoding="utf-8")
-    assert book.build_book(fresh, profile="smoke") == fresh.site_dir / "index.html"
+    assert site.build_book(fresh, profile="smoke") == fresh.site_dir / "index.html"
 
 
 def test_a_toc_entry_without_a_file_fails_the_build(fresh: Settings) -> None:
@@ -237,12 +238,12 @@ def test_a_toc_entry_without_a_file_fails_the_build(fresh: Settings) -> None:
     toc = fresh.root / "_toc.yml"
     toc.write_text(toc.read_text(encoding="utf-8") + "      - file: book/03-missing\n", encoding="utf-8")
     with pytest.raises(BookBuildFailed, match="03-missing"):
-        book.build_book(fresh, profile="smoke")
+        site.build_book(fresh, profile="smoke")
 
 
 def test_a_failing_lesson_stops_the_build(fresh: Settings) -> None:
     """Does a lesson that raises stop the book before Sphinx runs?"""
     nbformat.write(lesson("Broken", "raise KeyError('gone')"), fresh.root / "notebooks/02-second.ipynb")
     with pytest.raises(LessonFailed, match=r"notebooks/02-second\.ipynb"):
-        book.build_book(fresh, profile="smoke")
+        site.build_book(fresh, profile="smoke")
     assert not (fresh.site_dir / "index.html").exists()

@@ -17,12 +17,13 @@ import nbformat
 import pytest
 from nbformat import NotebookNode, v4
 
-from grader import cli, markers
-from grader.bundle import Bundle, build_bundle
-from grader.checking import check_notebook
+from grader import cli
 from grader.errors import AuthoringError
-from grader.grading import grade_notebook, grade_submissions
-from grader.results import Result
+from grader.format import markers
+from grader.grading.bundle import Bundle, build_bundle
+from grader.grading.engine import grade_notebook, grade_submissions
+from grader.grading.results import Result
+from grader.grading.selfcheck import check_notebook
 from grader.settings import Settings, load_settings
 
 pytestmark = pytest.mark.slow

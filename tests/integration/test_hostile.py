@@ -35,9 +35,9 @@ import pytest
 from nbformat import NotebookNode
 
 from grader import sandbox
-from grader.bundle import Bundle, build_bundle
-from grader.grading import grade_notebook, grade_submissions
-from grader.results import Result, render_html, render_text
+from grader.grading.bundle import Bundle, build_bundle
+from grader.grading.engine import grade_notebook, grade_submissions
+from grader.grading.results import Result, render_html, render_text
 from grader.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -776,7 +776,7 @@ def test_through_a_warm_pool_the_next_submission_still_starts_clean(
         course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
 ) -> None:
     """Graded by pre-started warm kernels, does a daemon or a planted file of one submission reach the next?"""
-    from grader.warm import ACQUIRE_TIMEOUT_S, WarmPool
+    from grader.grading.warm import ACQUIRE_TIMEOUT_S, WarmPool
 
     handed_out: list[object] = []
     with WarmPool(course, size=1, limits=bundles[hc.EXERCISE].limits) as pool:

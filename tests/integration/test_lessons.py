@@ -12,8 +12,9 @@ import psutil
 import pytest
 from nbformat import v4
 
-from grader import lessons, markers
+from grader.book import lessons
 from grader.errors import AuthoringError, LessonFailed, UsageError
+from grader.format import markers
 from grader.settings import Settings, load_settings
 
 pytestmark = pytest.mark.slow

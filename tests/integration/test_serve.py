@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import serve
+from grader.book import static
 from grader.errors import UsageError
 from grader.settings import Settings, load_settings
 
@@ -30,7 +30,7 @@ def running(settings: Settings) -> Iterator[ThreadingHTTPServer]:
     (site / "index.html").write_text("<p>the course home</p>", encoding="utf-8")
     (site / "book" / "intro.html").write_text("<p>the intro</p>", encoding="utf-8")
     (settings.build_dir / "grading.json").write_text("hidden", encoding="utf-8")
-    server = serve.make_server(settings)
+    server = static.make_server(settings)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -41,7 +41,7 @@ def running(settings: Settings) -> Iterator[ThreadingHTTPServer]:
 
 def fetch(server: ThreadingHTTPServer, path: str) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(serve.url(server) + path.lstrip("/"), timeout=10) as response:
+        with urllib.request.urlopen(static.url(server) + path.lstrip("/"), timeout=10) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, ""
@@ -66,10 +66,10 @@ def test_the_site_is_served_from_its_folder(running: ThreadingHTTPServer, path: 
 
 def test_the_url_names_the_bound_port(running: ThreadingHTTPServer) -> None:
     """Does the URL shown to the user carry the port actually bound (port 0 picks a free one)?"""
-    assert serve.url(running) == f"http://127.0.0.1:{running.server_address[1]}/"
+    assert static.url(running) == f"http://127.0.0.1:{running.server_address[1]}/"
 
 
 def test_serving_an_unbuilt_site_says_how_to_build_it(settings: Settings) -> None:
     """Without a built site, does the error tell the user to run `grader book` first?"""
     with pytest.raises(UsageError, match=r"run `grader book` \(or `make serve`\) first"):
-        serve.make_server(settings)
+        static.make_server(settings)

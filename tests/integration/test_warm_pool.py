@@ -1,4 +1,4 @@
-"""The warm pool (grader.warm) with real sandboxed kernels: same verdicts as cold, nothing shared, nothing left.
+"""The warm pool (grader.grading.warm) with real sandboxed kernels: same verdicts as cold, nothing shared, nothing left.
 
 The exercise (``97-warm``) is built in code: one exercise cell, a visible and a hidden check.
 Job directories are created under a private temporary folder (``tempfile.tempdir`` is pointed
@@ -20,13 +20,14 @@ import nbformat
 import pytest
 from nbformat import NotebookNode, v4
 
-from grader import markers, warm
-from grader.bundle import build_bundle
-from grader.grading import grade_notebook
-from grader.results import Result
+from grader.format import markers
+from grader.grading import warm
+from grader.grading.bundle import build_bundle
+from grader.grading.engine import grade_notebook
+from grader.grading.results import Result
+from grader.grading.warm import WarmPool, WarmRunner
 from grader.sandbox import Limits, kill_uid, processes_of, sandbox_available
 from grader.settings import Settings, load_settings
-from grader.warm import WarmPool, WarmRunner
 
 pytestmark = pytest.mark.slow
 

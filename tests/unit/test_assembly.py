@@ -9,9 +9,9 @@ import nbformat.v4 as v4
 import pytest
 from nbformat import NotebookNode
 
-from grader import markers
-from grader.assembly import assemble
 from grader.errors import InvalidNotebook
+from grader.format import markers
+from grader.grading.assembly import assemble
 
 STUB = f"def f():\n    {markers.CODE_STUB}"
 

@@ -19,9 +19,10 @@ import pytest
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from grader import authoring, cli, markers
+from grader import authoring, cli
 from grader.errors import AuthoringError, MarkerError, StaleExercises
-from grader.notebooks import read_notebook, write_notebook
+from grader.format import markers
+from grader.format.notebooks import read_notebook, write_notebook
 from grader.settings import load_settings
 
 STUB = markers.CODE_STUB

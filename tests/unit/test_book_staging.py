@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.book import stage
+from grader.book.site import stage
 
 
 def origin(tmp_path: Path, files: dict[str, str]) -> dict[str, Path]:

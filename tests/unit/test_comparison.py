@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from grader.comparison import Tolerance, comparable_lines, compare_outputs, lines_match
+from grader.grading.comparison import Tolerance, comparable_lines, compare_outputs, lines_match
 
 
 def stdout(text: str) -> dict[str, Any]:

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from grader import results
-from grader.results import CheckResult, Result
+from grader.grading import results
+from grader.grading.results import CheckResult, Result
 
 SECRET = "expected 0.4375"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.sanitize import DEFAULT_SANITIZERS, sanitize
+from grader.grading.sanitize import DEFAULT_SANITIZERS, sanitize
 
 STEPS = {step.name: step for step in DEFAULT_SANITIZERS}
 

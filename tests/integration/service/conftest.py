@@ -23,10 +23,10 @@ import pytest
 import service_fakes
 import sqlalchemy as sa
 
-from grader import accounts
-from grader.service import settings_env
+from grader.service import accounts
+from grader.service.server import settings_env
+from grader.service.store import Store, open_store
 from grader.settings import Settings, load_settings
-from grader.store import Store, open_store
 
 REPO = Path(__file__).resolve().parents[3]
 POSTGRES_URL = os.environ.get("GRADER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -24,10 +24,10 @@ from typing import Any
 
 import nbformat
 
-from grader import results
 from grader.errors import InvalidNotebook
-from grader.notebooks import parse_notebook
-from grader.results import CheckResult, Result
+from grader.format.notebooks import parse_notebook
+from grader.grading import results
+from grader.grading.results import CheckResult, Result
 from grader.settings import Settings
 
 ENV_LOG = "FAKEGRADE_LOG"

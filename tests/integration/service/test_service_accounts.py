@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 from conftest import REPO, make_settings
 
-from grader import accounts
 from grader.errors import UsageError
-from grader.service import settings_env
-from grader.store import Store, users
+from grader.service import accounts
+from grader.service.server import settings_env
+from grader.service.store import Store, users
 
 
 def test_a_token_authenticates_its_account_and_is_stored_only_as_a_hash(store: Store) -> None:
@@ -81,7 +81,7 @@ def test_the_users_commands_print_a_token_once_and_list_without_it(tmp_path: Pat
     assert listed.returncode == 0
     assert "ines" in listed.stdout and "instructor" in listed.stdout
     assert token not in listed.stdout
-    from grader.store import open_store
+    from grader.service.store import open_store
 
     opened = open_store(make_settings(tmp_path))
     try:

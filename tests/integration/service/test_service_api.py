@@ -16,9 +16,9 @@ import service_fakes
 from conftest import EXERCISE, make_settings, wait_until
 from fastapi.testclient import TestClient
 
-from grader import accounts
-from grader.api import BOOK_CSP, STRICT_CSP, create_app
-from grader.store import open_store
+from grader.service import accounts
+from grader.service.app import BOOK_CSP, STRICT_CSP, create_app
+from grader.service.store import open_store
 
 UPLOAD_CAP_MB = 0.2
 

@@ -14,9 +14,9 @@ import pytest
 import service_fakes
 from conftest import EXERCISE, LiveServer, make_settings
 
-from grader import accounts
-from grader.api import create_app
-from grader.store import open_store
+from grader.service import accounts
+from grader.service.app import create_app
+from grader.service.store import open_store
 
 pytestmark = pytest.mark.slow
 
@@ -122,7 +122,7 @@ def test_an_instructor_opens_the_gradebook_and_downloads_the_csv(browser: Any, l
     context.close()
 
 
-REAL_GRADE = "grader.grading:grade_notebook"
+REAL_GRADE = "grader.grading.engine:grade_notebook"
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from conftest import AMQP_URL, EXERCISE, REDIS_URL, Processes, make_settings, wait_until
 from fastapi.testclient import TestClient
 
-from grader import accounts, celery_app
-from grader.api import create_app
+from grader.service import accounts, tasks
+from grader.service.app import create_app
+from grader.service.store import Store, open_store, submissions
 from grader.settings import Settings
-from grader.store import Store, open_store, submissions
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def broker_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def celery_settings(tmp_path: Path, pg_url: str, broker_url: str) -> Iterator[Settings]:
     settings = make_settings(tmp_path, database_url=pg_url, broker_url=broker_url, lease_s=2.0)
-    app = celery_app.make_celery(settings)
+    app = tasks.make_celery(settings)
     try:
         with app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1)
@@ -62,7 +62,7 @@ def _submit(client: TestClient, token: str, data: bytes) -> str:
 
 def test_the_celery_configuration_is_at_least_once_and_fair(celery_settings: Settings) -> None:
     """Is the app set for late acks, redelivery when a worker dies, one prefetched message, and time limits?"""
-    conf = celery_app.make_celery(celery_settings).conf
+    conf = tasks.make_celery(celery_settings).conf
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_time_limit > conf.task_soft_time_limit > celery_settings.grading_timeout_s
@@ -86,14 +86,14 @@ def test_submissions_through_the_api_are_graded_by_celery_workers(
 def test_a_task_delivered_many_times_grades_once(celery_settings: Settings, pg_store: Store,
                                                  processes: Processes) -> None:
     """Is the task idempotent per submission id: three messages for one submission, one grading?"""
-    from grader import queue
+    from grader.service import queue
 
     alice, _ = accounts.add_user(pg_store, "alice")
     sid = queue.enqueue(pg_store, user_id=alice.id, exercise=EXERCISE, filename="nb.ipynb",
                         notebook=service_fakes.notebook(tag="dup", sleep=0.3)).id
-    app = celery_app.make_celery(celery_settings)
+    app = tasks.make_celery(celery_settings)
     for _ in range(3):
-        celery_app.send(app, sid)
+        tasks.send(app, sid)
     processes.grader(celery_settings, "worker", "--celery", "--concurrency", "2")
     wait_until(lambda: _status(pg_store, sid).status == "graded", timeout_s=60, what="the duplicated job")
     wait_until(lambda: service_fakes.log_lines(processes.log, "start", "dup") >= 1, what="the log")

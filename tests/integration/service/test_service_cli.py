@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO, make_settings
 
 from grader.errors import SandboxUnavailable
-from grader.service import settings_env
+from grader.service.server import settings_env
 
 
 @pytest.mark.parametrize("command", [

@@ -14,17 +14,17 @@ import pytest
 from conftest import EXERCISE, REPO, make_settings, wait_until
 from fastapi.testclient import TestClient
 
-from grader import accounts
-from grader.api import create_app
-from grader.service import settings_env
-from grader.store import open_store
+from grader.service import accounts
+from grader.service.app import create_app
+from grader.service.server import settings_env
+from grader.service.store import open_store
 from mlcourse.submit import submit
 
 pytestmark = pytest.mark.slow
 
 SOLUTION = REPO / "solutions" / f"{EXERCISE}.ipynb"
 STUB = REPO / "exercises" / f"{EXERCISE}.ipynb"
-REAL_GRADE = "grader.grading:grade_notebook"
+REAL_GRADE = "grader.grading.engine:grade_notebook"
 
 
 def test_the_solution_gets_full_marks_and_the_stub_zero_through_the_api(tmp_path: Path) -> None:

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from conftest import EXERCISE, Processes, make_settings, terminate_backends, wait_until
 from fastapi.testclient import TestClient
 
-from grader import accounts, queue
-from grader.api import create_app
-from grader.service import WorkerProcesses
-from grader.store import Store, open_store, submissions
-from grader.worker import EmbeddedWorkers
+from grader.service import accounts, queue
+from grader.service.app import create_app
+from grader.service.server import WorkerProcesses
+from grader.service.store import Store, open_store, submissions
+from grader.service.workers import EmbeddedWorkers
 
 pytestmark = pytest.mark.slow
 

@@ -10,10 +10,10 @@ import pytest
 import service_fakes
 import sqlalchemy as sa
 
-from grader import queue
-from grader.accounts import User
-from grader.results import Result
-from grader.store import Store, submissions
+from grader.grading.results import Result
+from grader.service import queue
+from grader.service.accounts import User
+from grader.service.store import Store, submissions
 
 LEASE_S = 30.0
 

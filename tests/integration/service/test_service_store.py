@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from grader import store as store_module
 from grader.errors import UsageError
-from grader.store import LATEST_VERSION, MIGRATIONS, Store, migrate, open_store
+from grader.service import store as store_module
+from grader.service.store import LATEST_VERSION, MIGRATIONS, Store, migrate, open_store
 
 
 def test_a_new_store_is_at_the_latest_version(store: Store) -> None:

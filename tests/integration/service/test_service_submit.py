@@ -12,9 +12,9 @@ import pytest
 import service_fakes
 from conftest import EXERCISE, LiveServer, make_settings
 
-from grader import accounts
-from grader.api import create_app
-from grader.store import open_store
+from grader.service import accounts
+from grader.service.app import create_app
+from grader.service.store import open_store
 from mlcourse import submit as submit_module
 from mlcourse.submit import SubmitError, submit
 

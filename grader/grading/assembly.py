@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from nbformat import NotebookNode
 
-from grader import authoring, markers
+from grader import authoring
 from grader.errors import InvalidNotebook
+from grader.format import markers
 
 
 @dataclass(frozen=True)

@@ -62,13 +62,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import grader
-from grader import accounts, catalog, gradebook, queue
-from grader.accounts import User
 from grader.errors import InvalidNotebook
-from grader.notebooks import parse_notebook
+from grader.format.notebooks import parse_notebook
+from grader.service import accounts, catalog, gradebook, queue
+from grader.service.accounts import User
+from grader.service.store import FINAL_STATUSES, Store, StoreUnavailable, open_store, submissions, users
+from grader.service.workers import EmbeddedWorkers, GradeFunction, load_grade_function
 from grader.settings import Settings
-from grader.store import FINAL_STATUSES, Store, StoreUnavailable, open_store, submissions, users
-from grader.worker import EmbeddedWorkers, GradeFunction, load_grade_function
 
 log = logging.getLogger(__name__)
 
@@ -377,12 +377,12 @@ def create_app(settings: Settings, *, grade: GradeFunction | None = None, worker
     own_store = store is None
     the_store = store if store is not None else open_store(settings)
     if dispatch is None and settings.broker_url:
-        from grader import celery_app
+        from grader.service import tasks
 
-        celery = celery_app.make_celery(settings)
+        celery = tasks.make_celery(settings)
 
         def dispatch(submission_id: str) -> None:
-            celery_app.send(celery, submission_id)
+            tasks.send(celery, submission_id)
 
     state = _State(settings=settings, store=the_store, dispatch=dispatch)
 

@@ -3,7 +3,7 @@
 Each step is a small function; :func:`grade_notebook` strings them together for one
 submission and :func:`grade_submissions` grades many in parallel. A submission that is not a
 gradable notebook (not JSON, wrong format, too large, unknown or different exercise) becomes
-a :class:`~grader.results.Result` with status ``invalid`` and a message saying what to do —
+a :class:`~grader.grading.results.Result` with status ``invalid`` and a message saying what to do —
 never an exception. A solution that breaks the authoring rules is the instructor's problem and
 raises :class:`~grader.errors.AuthoringError`.
 """
@@ -18,19 +18,20 @@ from typing import TYPE_CHECKING
 
 from nbformat import NotebookNode
 
-from grader import markers, results
-from grader.assembly import assemble
-from grader.bundle import Bundle, build_bundle, known_exercises
 from grader.errors import InvalidNotebook
-from grader.notebooks import DEFAULT_MAX_BYTES, parse_notebook
-from grader.results import Result
-from grader.runner import RunOutcome, run_notebook
+from grader.format import markers
+from grader.format.notebooks import DEFAULT_MAX_BYTES, parse_notebook
+from grader.grading import results
+from grader.grading.assembly import assemble
+from grader.grading.bundle import Bundle, build_bundle, known_exercises
+from grader.grading.results import Result
+from grader.grading.runner import RunOutcome, run_notebook
+from grader.grading.scoring import Limits, score_checks
 from grader.sandbox import require_sandbox
-from grader.scoring import Limits, score_checks
 from grader.settings import Settings
 
 if TYPE_CHECKING:
-    from grader.warm import WarmPool
+    from grader.grading.warm import WarmPool
 
 
 def read_submission(source: Path | bytes, *, name: str, max_bytes: int = DEFAULT_MAX_BYTES) -> NotebookNode:
@@ -100,7 +101,7 @@ def grade_notebook(settings: Settings, source: Path | bytes, *, exercise: str | 
     """Grade one submission against its exercise's visible and hidden checks.
 
     ``name`` is how messages refer to the submission (default: the path, or "submission").
-    ``pool``: take the kernel from this warm pool when it serves the exercise (:mod:`grader.warm`).
+    ``pool``: take the kernel from this warm pool when it serves the exercise (:mod:`grader.grading.warm`).
 
     Raises:
         AuthoringError: the exercise's solution breaks the authoring rules or fails its checks.

@@ -5,14 +5,14 @@ self-check (only the ``mode`` differs). Files are laid out so that the kernel ne
 notebook (which holds hidden checks and reference outputs) nor the result file::
 
     <private>/notebook.ipynb   the assembled notebook      (trusted side only)
-    <private>/result.jsonl     one JSON line per cell       (written by grader.nbval_plugin)
+    <private>/result.jsonl     one JSON line per cell       (written by grader.grading.nbval_plugin)
     <private>/pytest.log       the runner's own output      (never shown to learners)
     <workdir>/                 the kernel's working directory
 
 The subprocess gets a wall-clock limit; past it, pytest and the kernel's process group are
 killed and whatever verdicts were written count.
 
-:mod:`grader.warm` starts the same subprocess ahead of time (``--grader-wait``) and reads its
+:mod:`grader.grading.warm` starts the same subprocess ahead of time (``--grader-wait``) and reads its
 verdicts with :func:`read_outcome`, so a warm and a cold run give the same :class:`RunOutcome`.
 """
 
@@ -33,12 +33,12 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from grader.comparison import DEFAULT_TOLERANCE, Tolerance
+from grader.grading.comparison import DEFAULT_TOLERANCE, Tolerance
 from grader.sandbox import Limits as SandboxLimits
 from grader.sandbox import SandboxJob, sandbox_job
 
 #: pytest plugins loaded explicitly (autoloading every installed plugin costs time)
-_PLUGINS = ("nbval", "grader.nbval_plugin")
+_PLUGINS = ("nbval", "grader.grading.nbval_plugin")
 #: built-in plugins a grading run does not need; each costs time per cell or at exit
 _NO_PLUGINS = tuple(
     argument

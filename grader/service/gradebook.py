@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from grader.store import Store, submissions, users
+from grader.service.store import Store, submissions, users
 
 _s = submissions.c
 

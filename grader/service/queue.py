@@ -20,7 +20,7 @@ A submission moves through::
 - A double submit (same learner, exercise and notebook bytes while one is queued or
   running) returns the existing job: a unique index makes that hold under concurrency.
 
-Both the embedded workers and the Celery tasks use these functions (see :mod:`grader.worker`).
+Both the embedded workers and the Celery tasks use these functions (see :mod:`grader.service.workers`).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from grader.errors import GraderError
-from grader.results import Result
-from grader.store import ACTIVE_STATUSES, FINAL_STATUSES, Store, submissions, users
+from grader.grading.results import Result
+from grader.service.store import ACTIVE_STATUSES, FINAL_STATUSES, Store, submissions, users
 
 _s = submissions.c
 

@@ -1,16 +1,16 @@
 """Grading workers: the one function that grades a claimed job, and the loops that feed it.
 
-:func:`process` is the single worker function. It grades a claimed :class:`~grader.queue.Job`
+:func:`process` is the single worker function. It grades a claimed :class:`~grader.service.queue.Job`
 with the grade function while a heartbeat renews the lease, then records the verdict — or,
 for an infrastructure failure, hands the job back for a retry. Two ways feed it:
 
 - **embedded** (:class:`EmbeddedWorkers`, ``grader worker``): threads that claim the oldest
   queued job from the store, in this process;
-- **Celery** (:mod:`grader.celery_app`, ``grader worker --celery``): one task per submission
+- **Celery** (:mod:`grader.service.tasks`, ``grader worker --celery``): one task per submission
   id, which claims exactly that job (:func:`grade_submission`) and does nothing if it is
   already graded — so a task delivered twice grades once.
 
-The grade function has the signature of :func:`grader.grading.grade_notebook`
+The grade function has the signature of :func:`grader.grading.engine.grade_notebook`
 (``grade(settings, source, *, exercise, name) -> Result``); ``settings.grade_function``
 names it as ``module:function``. It returns ``invalid`` for learner-caused problems (a final
 verdict) and raises or returns ``error`` for infrastructure problems (retried).
@@ -30,12 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from grader import queue
 from grader.errors import UsageError
-from grader.queue import Job
-from grader.results import Result
+from grader.grading.results import Result
+from grader.service import queue
+from grader.service.queue import Job
+from grader.service.store import Store, StoreUnavailable, open_store
 from grader.settings import Settings
-from grader.store import Store, StoreUnavailable, open_store
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def load_grade_function(settings: Settings) -> GradeFunction:
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise UsageError(
-            f"GRADER_GRADE_FUNCTION={spec!r} is not 'module:function' (e.g. grader.grading:grade_notebook)"
+            f"GRADER_GRADE_FUNCTION={spec!r} is not 'module:function' (e.g. grader.grading.engine:grade_notebook)"
         )
     try:
         function = getattr(importlib.import_module(module_name), attribute)
@@ -76,18 +76,18 @@ def worker_grade_function(settings: Settings, *, concurrency: int) -> tuple[Grad
     """The grade function a worker process uses, and how to release what it holds.
 
     With the default grade function and ``settings.warm_pool_size`` > 0, submissions are graded
-    on pre-started sandboxed kernels (:class:`grader.warm.WarmPool`, one use each, refilled in the
+    on pre-started sandboxed kernels (:class:`grader.grading.warm.WarmPool`, one use each, refilled in the
     background), which takes the kernel start out of the latency a learner sees.
     """
     function = load_grade_function(settings)
-    from grader import grading
+    from grader.grading import engine
 
-    if function is not grading.grade_notebook or settings.warm_pool_size <= 0:
+    if function is not engine.grade_notebook or settings.warm_pool_size <= 0:
         return function, lambda: None
-    from grader.warm import WarmPool
+    from grader.grading.warm import WarmPool
 
     pool = WarmPool(settings, size=max(1, min(settings.warm_pool_size, concurrency)))
-    return functools.partial(grading.grade_notebook, pool=pool), pool.close
+    return functools.partial(engine.grade_notebook, pool=pool), pool.close
 
 
 def worker_name(label: str = "worker") -> str:
@@ -248,9 +248,9 @@ def run_worker(settings: Settings, *, celery: bool = False, concurrency: int = 1
 
         require_sandbox()
     if celery:
-        from grader import celery_app
+        from grader.service import tasks
 
-        celery_app.run_celery_worker(settings, concurrency=concurrency)
+        tasks.run_celery_worker(settings, concurrency=concurrency)
         return
     store = open_store(settings)
     grade, release = worker_grade_function(settings, concurrency=concurrency)

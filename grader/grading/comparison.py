@@ -5,7 +5,7 @@ A cell's outputs become lines of text in three steps:
 1. :func:`output_text` keeps what a person reads — stdout (streams merged, ``\\r`` and ``\\b``
    applied like a terminal) and the ``text/plain`` of displayed results — and drops stderr
    entirely, so warnings never fail correct work. Images are compared only by their presence.
-2. :mod:`grader.sanitize` removes what varies between correct runs (paths, addresses,
+2. :mod:`grader.grading.sanitize` removes what varies between correct runs (paths, addresses,
    timestamps, progress bars, colour codes).
 3. Runs of spaces collapse to one and trailing blank lines go (column alignment in tables
    shifts when a number gets one digit longer).
@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from grader.sanitize import DEFAULT_SANITIZERS, Sanitizer, sanitize
+from grader.grading.sanitize import DEFAULT_SANITIZERS, Sanitizer, sanitize
 
 #: a decimal number, not glued to the end of a word ("x1" is text)
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")

@@ -2,7 +2,7 @@
 
 :func:`make_server` binds the socket and returns the server without serving, so callers (the
 CLI, tests) can read the bound address first; :func:`serve` does both and blocks. Requests are
-logged through :mod:`logging` (logger ``grader.serve``), never printed.
+logged through :mod:`logging` (logger ``grader.book.static``), never printed.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 class SiteHandler(SimpleHTTPRequestHandler):
-    """Static files from one directory; access lines go to the ``grader.serve`` logger."""
+    """Static files from one directory; access lines go to the ``grader.book.static`` logger."""
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.info("%s %s", self.address_string(), format % args)

@@ -2,9 +2,9 @@
 
 A cold grading run starts pytest + nbval (~0.5 s of imports) and then a sandboxed kernel
 (~0.6 s) before the first cell runs. A :class:`WarmRunner` is that same subprocess
-(:mod:`grader.runner`) started before the submission exists: its sandbox job (a uid slot and
+(:mod:`grader.grading.runner`) started before the submission exists: its sandbox job (a uid slot and
 a job directory) is allocated, its kernel is started and answers, and it blocks reading stdin
-(``--grader-wait``, see :mod:`grader.nbval_plugin`). Using it writes the assembled notebook to
+(``--grader-wait``, see :mod:`grader.grading.nbval_plugin`). Using it writes the assembled notebook to
 the path the runner was given and sends ``go``; the verdicts are read as soon as the runner says
 ``done``, while the kernel's shutdown and the job's cleanup go on in the background.
 
@@ -27,13 +27,13 @@ API (all a grading worker needs)::
   starts its replacement in the background; it waits for a runner being started, and returns
   ``None`` (grade cold) when the pool is closed or its last start failed.
 - :meth:`WarmRunner.run` grades one assembled notebook and returns the same
-  :class:`~grader.runner.RunOutcome` as :func:`grader.runner.run_notebook`.
+  :class:`~grader.grading.runner.RunOutcome` as :func:`grader.grading.runner.run_notebook`.
 - A runner idle longer than ``max_idle_s`` (its kernel's wall-clock limit runs from its start;
   at most a tenth of that limit) or whose process or kernel died is discarded and replaced.
 - :meth:`WarmPool.close` stops every runner it started; no process of their uids and no job
   directory is left behind.
 
-Wiring into a worker (:mod:`grader.worker`): create the pool once per worker process, pass
+Wiring into a worker (:mod:`grader.service.workers`): create the pool once per worker process, pass
 ``functools.partial(grade_notebook, pool=pool)`` as the grade function, close it on shutdown.
 Size it to the number of grading threads of that process: each runner holds a uid slot and an
 idle kernel (~60 MB).
@@ -58,9 +58,9 @@ from typing import IO
 import nbformat
 from nbformat import NotebookNode
 
-from grader.comparison import DEFAULT_TOLERANCE, Tolerance
 from grader.errors import UsageError
-from grader.runner import RunOutcome, _command, _environment, _kill_group, read_outcome
+from grader.grading.comparison import DEFAULT_TOLERANCE, Tolerance
+from grader.grading.runner import RunOutcome, _command, _environment, _kill_group, read_outcome
 from grader.sandbox import Limits as SandboxLimits
 from grader.sandbox import SandboxJob, require_sandbox, sandbox_job
 from grader.settings import Settings
@@ -225,7 +225,7 @@ class WarmRunner:
             tolerance: Tolerance = DEFAULT_TOLERANCE) -> RunOutcome:
         """Execute ``nb`` in this runner's kernel and return its verdicts; the runner is then discarded.
 
-        ``mode`` and ``tolerance`` as in :func:`grader.runner.run_notebook`; ``wall_timeout_s``
+        ``mode`` and ``tolerance`` as in :func:`grader.grading.runner.run_notebook`; ``wall_timeout_s``
         counts from now. Raises ``RuntimeError`` when the runner was already used or closed.
         """
         with self._lock:

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from grader.errors import UsageError
-from grader.store import Store, users
+from grader.service.store import Store, users
 
 Role = Literal["learner", "instructor"]
 

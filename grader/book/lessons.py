@@ -41,9 +41,9 @@ import psutil
 from nbformat import NotebookNode
 from tqdm import tqdm
 
-from grader import markers
 from grader.errors import AuthoringError, LessonFailed, UsageError
-from grader.notebooks import read_notebook, write_notebook
+from grader.format import markers
+from grader.format.notebooks import read_notebook, write_notebook
 from grader.settings import Settings
 
 __all__ = ["LessonRun", "cache_key", "environment_fingerprint", "find_lessons", "render_report", "run_lessons"]

@@ -20,11 +20,11 @@ from typing import Any
 import nbformat
 
 from grader import authoring
-from grader.bundle import build_bundle, known_exercises
 from grader.errors import AuthoringError, UsageError, VerificationFailed
-from grader.grading import grade_notebook
-from grader.notebooks import read_notebook
-from grader.results import Result
+from grader.format.notebooks import read_notebook
+from grader.grading.bundle import build_bundle, known_exercises
+from grader.grading.engine import grade_notebook
+from grader.grading.results import Result
 from grader.settings import Settings
 
 #: gradings of the solution compared for stability

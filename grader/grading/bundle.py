@@ -1,11 +1,11 @@
 """The grading bundle of one exercise: hidden checks and reference outputs, never shipped.
 
 ``build_bundle(settings, "00-learning-ml-engineering")`` runs ``solutions/<id>.ipynb`` through
-the grading runner itself (:func:`grader.runner.run_notebook`: pytest + nbval, a fresh kernel,
+the grading runner itself (:func:`grader.grading.runner.run_notebook`: pytest + nbval, a fresh kernel,
 the same sanitizers), so reference outputs come from exactly the pipeline that grades. It keeps
 a **template**: the solution's cells in order, hidden checks included, every exercise cell's
 source replaced by the learner stub, and each graded cell carrying its reference outputs.
-Grading fills the template's exercise cells with the learner's code (:mod:`grader.grading`).
+Grading fills the template's exercise cells with the learner's code (:mod:`grader.grading.engine`).
 
 Bundles live in ``settings.bundle_dir / <id>/`` (``_build/grading/``, never in ``exercises/``
 or the site) and are rebuilt when the solution file, the grader version or the kernel change.
@@ -30,11 +30,12 @@ import nbformat
 from nbformat import NotebookNode
 
 import grader
-from grader import authoring, markers
-from grader.comparison import DEFAULT_TOLERANCE, Tolerance, comparable_lines
+from grader import authoring
 from grader.errors import AuthoringError, GraderError, InvalidNotebook, UsageError
-from grader.notebooks import parse_notebook, read_notebook, write_notebook
-from grader.runner import RunOutcome, run_notebook
+from grader.format import markers
+from grader.format.notebooks import parse_notebook, read_notebook, write_notebook
+from grader.grading.comparison import DEFAULT_TOLERANCE, Tolerance, comparable_lines
+from grader.grading.runner import RunOutcome, run_notebook
 from grader.sandbox import Limits as SandboxLimits
 from grader.settings import Settings
 

@@ -3,7 +3,7 @@
 It runs the learner's notebook as they wrote it — their cells, in their order, with the
 visible check cells it contains — in a fresh kernel whose working directory is the notebook's
 own folder. A check passes when its cell runs without an error; there is no bundle, no hidden
-check and no reference output here (those are the grader's, see :mod:`grader.grading`).
+check and no reference output here (those are the grader's, see :mod:`grader.grading.engine`).
 
 This runs unsandboxed on purpose: it is the learner's code on the learner's machine.
 """
@@ -16,13 +16,15 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
-from grader import authoring, markers, results
-from grader.assembly import learner_source
+from grader import authoring
 from grader.errors import InvalidNotebook
-from grader.grading import read_submission
-from grader.results import Result
-from grader.runner import run_notebook
-from grader.scoring import Limits, score_checks
+from grader.format import markers
+from grader.grading import results
+from grader.grading.assembly import learner_source
+from grader.grading.engine import read_submission
+from grader.grading.results import Result
+from grader.grading.runner import run_notebook
+from grader.grading.scoring import Limits, score_checks
 from grader.settings import Settings
 
 

@@ -1,7 +1,7 @@
 """Scale-out grading with Celery: one task per submission id, PostgreSQL as the store.
 
 The task runs the same worker function as the embedded queue
-(:func:`grader.worker.grade_submission` → :func:`grader.worker.process`), so the lease rules
+(:func:`grader.service.workers.grade_submission` → :func:`grader.service.workers.process`), so the lease rules
 hold here too: the task claims its submission in the store, grades it, and records the verdict
 only while it holds the lease. That makes a task idempotent per submission id — a task for a
 graded submission does nothing, one for a submission leased by a live worker waits for the
@@ -31,10 +31,10 @@ from typing import Any
 
 from celery import Celery
 
-from grader import queue, worker
 from grader.errors import UsageError
+from grader.service import queue, workers
+from grader.service.store import Store, StoreUnavailable, open_store
 from grader.settings import Settings
-from grader.store import Store, StoreUnavailable, open_store
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +42,13 @@ TASK_NAME = "grader.grade_submission"
 QUEUE_NAME = "grader"
 
 #: per-process state of a worker (the store's connections must not cross a fork)
-_process_state: dict[int, tuple[Store, worker.GradeFunction]] = {}
+_process_state: dict[int, tuple[Store, workers.GradeFunction]] = {}
 
 
-def _state(settings: Settings) -> tuple[Store, worker.GradeFunction]:
+def _state(settings: Settings) -> tuple[Store, workers.GradeFunction]:
     pid = os.getpid()
     if pid not in _process_state:
-        grade, _release = worker.worker_grade_function(settings, concurrency=1)  # released when the process ends
+        grade, _release = workers.worker_grade_function(settings, concurrency=1)  # released when the process ends
         _process_state[pid] = (open_store(settings, pool_size=2), grade)
     return _process_state[pid]
 
@@ -82,9 +82,9 @@ def make_celery(settings: Settings) -> Celery:
     @app.task(name=TASK_NAME, bind=True, max_retries=None, acks_late=True)
     def grade_submission_task(task: Any, submission_id: str) -> str:
         store, grade = _state(settings)
-        owner = worker.worker_name(f"celery-{task.request.id}")
+        owner = workers.worker_name(f"celery-{task.request.id}")
         try:
-            outcome = worker.grade_submission(settings, store, grade, submission_id, owner)
+            outcome = workers.grade_submission(settings, store, grade, submission_id, owner)
         except StoreUnavailable as exc:
             raise task.retry(countdown=max(1.0, settings.lease_s / 3), exc=exc) from exc
         if outcome.retry_in_s is not None:

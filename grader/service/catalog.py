@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader import markers
-from grader.bundle import known_exercises
+from grader.format import markers
+from grader.grading.bundle import known_exercises
 from grader.settings import Settings
 
 _HEADING = re.compile(r"^#{1,2}\s+(?P<title>\S.*?)\s*$", re.MULTILINE)

@@ -1,8 +1,8 @@
 """The pytest plugin the grader loads next to nbval: one verdict per cell, written as it happens.
 
-Run by :mod:`grader.runner` in a subprocess::
+Run by :mod:`grader.grading.runner` in a subprocess::
 
-    python -m pytest -p nbval -p grader.nbval_plugin --nbval NOTEBOOK \\
+    python -m pytest -p nbval -p grader.grading.nbval_plugin --nbval NOTEBOOK \\
         --grader-result RESULT.jsonl --grader-workdir WORKDIR --grader-mode compare ...
 
 What it changes in nbval, and why:
@@ -11,7 +11,7 @@ What it changes in nbval, and why:
   tag markers (``# NBVAL_SKIP``…) are ignored: the notebook holds learner code, and a learner
   must not switch checks off. Only graded cells (tags ``check``/``hidden-check``) have their
   outputs compared, and only in ``compare`` mode.
-- **Comparison**: :func:`grader.comparison.compare_outputs` (sanitized, numbers with
+- **Comparison**: :func:`grader.grading.comparison.compare_outputs` (sanitized, numbers with
   tolerance, stderr ignored) replaces nbval's exact comparison.
 - **The kernel**: started by :func:`start_kernel` (the one place a sandboxed kernel will be
   swapped in) in ``--grader-workdir``, away from the notebook file and the result file.
@@ -21,7 +21,7 @@ What it changes in nbval, and why:
   interrupted, nbval stops it and later cells are recorded as not run.
 - **Results**: each cell's verdict is appended to ``--grader-result`` as one JSON line, so
   a run killed from outside still leaves what it finished behind.
-- **Warm start** (``--grader-wait FD``, used by :mod:`grader.warm`): the kernel is started in
+- **Warm start** (``--grader-wait FD``, used by :mod:`grader.grading.warm`): the kernel is started in
   ``pytest_configure``, before the notebook exists; the process says ``ready <pid>`` on ``FD``
   and reads one JSON command per line on stdin: ``{"command": "ping"}`` (answered ``alive`` or
   ``dead`` after a round trip to the kernel), ``{"command": "go", "mode": …, "rtol": …,
@@ -51,9 +51,9 @@ from nbformat import NotebookNode
 from nbval.kernel import RunningKernel
 from nbval.plugin import IPyNbCell, IPyNbFile, NbCellError
 
-from grader import markers
-from grader.comparison import Tolerance, compare_outputs
-from grader.sanitize import DEFAULT_SANITIZERS
+from grader.format import markers
+from grader.grading.comparison import Tolerance, compare_outputs
+from grader.grading.sanitize import DEFAULT_SANITIZERS
 
 MODES = ("compare", "record", "run")
 #: output (text and data) one notebook may produce before the grader stops its kernel, MB
@@ -98,7 +98,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--grader-rtol", type=float, default=Tolerance.rtol)
     group.addoption("--grader-atol", type=float, default=Tolerance.atol)
     group.addoption("--grader-wait", type=int, default=None, metavar="FD",
-                    help="start the kernel now, report on file descriptor FD, wait on stdin for 'go' (grader.warm)")
+                    help="start the kernel now, report on file descriptor FD, wait on stdin for 'go' (warm pool)")
 
 
 #: the kernel a warm runner started before its notebook existed (``--grader-wait``)

@@ -10,7 +10,7 @@ The rules, in order, for each graded cell:
   naming the exercise it needed ("not run: exercise 0.1 raised NotImplementedError");
 - otherwise → ``fail``: it timed out, the kernel died in it, it raised, or its output differs.
 
-Every not-run or fail scores zero. The wording comes from :mod:`grader.results`.
+Every not-run or fail scores zero. The wording comes from :mod:`grader.grading.results`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from typing import Any
 
 from nbformat import NotebookNode
 
-from grader import authoring, markers, results
-from grader.results import CheckResult
-from grader.runner import RunOutcome
+from grader import authoring
+from grader.format import markers
+from grader.grading import results
+from grader.grading.results import CheckResult
+from grader.grading.runner import RunOutcome
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 :func:`run_service` brings the store's schema up to date, makes an instructor account on the
 first start (its token is announced once), starts ``settings.service_workers`` grading worker
 processes (``grader worker``, each restarted if it dies; a job it held is retried when its
-lease expires) and serves :func:`grader.api.create_app` with uvicorn until interrupted.
+lease expires) and serves :func:`grader.service.app.create_app` with uvicorn until interrupted.
 
 With ``GRADER_BROKER_URL`` set, grading is Celery's (``grader worker --celery`` on any
 machine that reaches the broker and the PostgreSQL store) and no embedded workers start
@@ -22,9 +22,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
-from grader import accounts
+from grader.service import accounts
+from grader.service.store import database_url, open_store
 from grader.settings import Settings
-from grader.store import database_url, open_store
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def run_service(settings: Settings, *, workers: int | None = None,
     """
     import uvicorn
 
-    from grader.api import create_app
+    from grader.service.app import create_app
 
     count = workers if workers is not None else (0 if settings.broker_url else settings.service_workers)
     if settings.sandbox and count > 0:

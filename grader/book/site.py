@@ -2,7 +2,7 @@
 
 Steps, in order:
 
-1. :func:`grader.lessons.run_lessons` brings the executed lesson copies up to date (cached).
+1. :func:`grader.book.lessons.run_lessons` brings the executed lesson copies up to date (cached).
 2. :func:`stage` mirrors what the site is made of into ``<build>/site-src``: ``_config.yml``,
    ``_toc.yml``, ``book/``, ``exercises/`` and the *executed* lessons in place of
    ``notebooks/*.ipynb``. Only files whose bytes changed are rewritten, so Sphinx (which decides
@@ -31,7 +31,7 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
-from grader import lessons
+from grader.book import lessons
 from grader.errors import BookBuildFailed, UsageError
 from grader.settings import Settings
 
@@ -211,7 +211,7 @@ def _run_sphinx(settings: Settings, *, pages: int) -> tuple[int, str]:
     command = [
         sys.executable,
         "-m",
-        "grader.book",
+        "grader.book.site",
         str(_source_dir(settings)),
         str(settings.site_dir),
         str(_doctree_dir(settings)),
@@ -291,7 +291,7 @@ def build_book(settings: Settings, *, profile: str) -> Path:
 
 
 def _sphinx_main(argv: Sequence[str]) -> int:
-    """``python -m grader.book SOURCE OUTPUT DOCTREES``: one Jupyter Book build (used by build_book)."""
+    """``python -m grader.book.site SOURCE OUTPUT DOCTREES``: one Jupyter Book build (used by build_book)."""
     from jupyter_book.sphinx import build_sphinx
     from sphinx.util.console import nocolor
 
