@@ -39,7 +39,7 @@ TARGET_EXTRA_S = 0.5
 
 def run(repeats: int, console: Console) -> dict[str, object]:
     from grader.grading.engine import grade_notebook
-    from grader.sandbox import doctor
+    from grader.sandbox.doctor import doctor
 
     with tempfile.TemporaryDirectory(prefix="b8-") as tmp:
         root = Path(tmp)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from grader.errors import GraderError
+from grader.errors import GraderError, SandboxUnavailable
 from grader.format import markers
 from grader.settings import Settings, load_settings
 
@@ -87,14 +87,14 @@ def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from grader import sandbox
+    from grader.sandbox.doctor import doctor, sandbox_available
 
-    findings = sandbox.doctor()
+    findings = doctor()
     for finding in findings:
         print(f"  {'ok ' if finding.ok else 'NO '} {finding.name}: {finding.detail}")
-    available, reason = sandbox.sandbox_available()
+    available, reason = sandbox_available()
     print("sandboxed grading: available" if available else f"sandboxed grading: NOT available ({reason})")
-    return 0 if available else sandbox.SandboxUnavailable.exit_code
+    return 0 if available else SandboxUnavailable.exit_code
 
 
 def _cmd_users(args: argparse.Namespace, settings: Settings) -> int:

@@ -25,7 +25,6 @@ import importlib.util
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -37,13 +36,13 @@ from pathlib import Path
 from typing import Literal
 
 import nbformat
-import psutil
 from nbformat import NotebookNode
 from tqdm import tqdm
 
 from grader.errors import AuthoringError, LessonFailed, UsageError
 from grader.format import markers
 from grader.format.notebooks import read_notebook, write_notebook
+from grader.processes import kill_tree
 from grader.settings import Settings
 
 __all__ = ["LessonRun", "cache_key", "environment_fingerprint", "find_lessons", "render_report", "run_lessons"]
@@ -300,27 +299,6 @@ def _running_cell(partial: Path) -> str | None:
     return None
 
 
-def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
-    """Kill papermill, its kernel (which jupyter_client puts in a session of its own) and their children."""
-    try:
-        descendants = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        descendants = []
-    groups = {proc.pid}
-    for child in descendants:
-        with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError, PermissionError):
-            groups.add(os.getpgid(child.pid))
-    groups.discard(os.getpgrp())
-    for group in groups:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(group, signal.SIGKILL)
-    for child in descendants:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            child.kill()
-    psutil.wait_procs(descendants, timeout=10)
-    proc.wait()
-
-
 def _normalise(nb: NotebookNode, *, profile: str) -> NotebookNode:
     """Drop what changes between identical runs (timestamps, durations, temp paths, random ids)."""
     for index, cell in enumerate(nb.cells):
@@ -381,9 +359,9 @@ def _execute(settings: Settings, name: str, source: Path, profile: str) -> tuple
             proc.wait(timeout=settings.lesson_timeout_s)
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_tree(proc)
+            kill_tree(proc)
         except BaseException:
-            _kill_tree(proc)
+            kill_tree(proc)
             partial.unlink(missing_ok=True)
             raise
     log_text = log_path.read_text(encoding="utf-8", errors="replace")

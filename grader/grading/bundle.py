@@ -36,7 +36,7 @@ from grader.format import markers
 from grader.format.notebooks import parse_notebook, read_notebook, write_notebook
 from grader.grading.comparison import DEFAULT_TOLERANCE, Tolerance, comparable_lines
 from grader.grading.runner import RunOutcome, run_notebook
-from grader.sandbox import Limits as SandboxLimits
+from grader.sandbox.limits import ResourceLimits
 from grader.settings import Settings
 
 TEMPLATE_NAME = "template.ipynb"
@@ -58,9 +58,9 @@ class Bundle:
     tolerance: Tolerance = DEFAULT_TOLERANCE
 
     @property
-    def limits(self) -> SandboxLimits:
+    def limits(self) -> ResourceLimits:
         """The sandbox limits of this exercise (defaults, or the solution's own overrides)."""
-        return SandboxLimits.for_notebook(self.template)
+        return ResourceLimits.for_notebook(self.template)
 
     @property
     def max_score(self) -> float:
@@ -219,7 +219,7 @@ def _build(settings: Settings, exercise: str, solution_path: Path, key: str, fol
     outcome = run_notebook(reference_notebook(solution), kernel_name=settings.kernel_name,
                            cell_timeout_s=settings.cell_timeout_s, wall_timeout_s=settings.grading_timeout_s,
                            mode="record",
-                           sandbox=SandboxLimits.for_notebook(solution) if settings.sandbox else None)
+                           sandbox=ResourceLimits.for_notebook(solution) if settings.sandbox else None)
     if not outcome.cells and not outcome.killed:
         raise AuthoringError(
             f"solutions/{exercise}.ipynb: the reference run produced no results "

@@ -26,8 +26,8 @@ from grader.grading.assembly import assemble
 from grader.grading.bundle import Bundle, build_bundle, known_exercises
 from grader.grading.results import Result
 from grader.grading.runner import RunOutcome, run_notebook
-from grader.grading.scoring import Limits, score_checks
-from grader.sandbox import require_sandbox
+from grader.grading.scoring import Timeouts, score_checks
+from grader.sandbox.doctor import require_sandbox
 from grader.settings import Settings
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def grade_notebook(settings: Settings, source: Path | bytes, *, exercise: str | 
     except InvalidNotebook as exc:
         return results.invalid(label, str(exc), exercise=exercise, duration_s=time.perf_counter() - started)
     outcome = run_assembled(settings, assembly.notebook, bundle, pool=pool)
-    limits = Limits(settings.cell_timeout_s, settings.grading_timeout_s)
+    limits = Timeouts(settings.cell_timeout_s, settings.grading_timeout_s)
     scored = score_checks(assembly.notebook, bundle.checks, outcome, limits)
     message = results.missing_exercises(assembly.missing) if assembly.missing else ""
     if scored.grading_error:

@@ -202,7 +202,7 @@ class SandboxedKernel(GradingKernel):
         from jupyter_client import KernelManager
         from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 
-        from grader.sandbox import SandboxJob
+        from grader.sandbox.jobs import SandboxJob
 
         job = SandboxJob.from_spec(spec)
 

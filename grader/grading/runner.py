@@ -22,7 +22,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,8 +33,9 @@ import nbformat
 from nbformat import NotebookNode
 
 from grader.grading.comparison import DEFAULT_TOLERANCE, Tolerance
-from grader.sandbox import Limits as SandboxLimits
-from grader.sandbox import SandboxJob, sandbox_job
+from grader.processes import kill_group, wait_or_kill_group
+from grader.sandbox.jobs import SandboxJob, sandbox_job
+from grader.sandbox.limits import ResourceLimits
 
 #: pytest plugins loaded explicitly (autoloading every installed plugin costs time)
 _PLUGINS = ("nbval", "grader.grading.nbval_plugin")
@@ -103,17 +103,6 @@ def _command(notebook: Path, result: Path, workdir: Path, *, kernel_name: str, c
     ]
 
 
-def _environment() -> dict[str, str]:
-    return {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-
-
-def _kill_group(pid: int | None) -> None:
-    if pid is None:
-        return
-    with contextlib.suppress(OSError):
-        os.killpg(pid, signal.SIGKILL)
-
-
 def _read_records(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
@@ -122,6 +111,61 @@ def _read_records(path: Path) -> list[dict[str, Any]]:
         with contextlib.suppress(json.JSONDecodeError):
             records.append(json.loads(line))
     return records
+
+
+@dataclass(frozen=True)
+class RunnerProcess:
+    """One pytest + nbval subprocess (a session leader) and its private files."""
+
+    process: subprocess.Popen[bytes]
+    #: where the assembled notebook is (or will be, for a warm runner) written
+    notebook: Path
+    result: Path
+    log: Path
+    job: SandboxJob | None
+
+    def outcome(self, *, killed: bool, returncode: int | None) -> RunOutcome:
+        """The verdicts this run left, with the sandbox's account of how its kernel ended."""
+        outcome = read_outcome(self.result, self.log, killed=killed, returncode=returncode)
+        if self.job is None:
+            return outcome
+        return dataclasses.replace(outcome, kernel_exit=self.job.exit_cause(), isolation="bubblewrap sandbox")
+
+
+def start_runner(
+    stack: contextlib.ExitStack,
+    *,
+    kernel_name: str,
+    cell_timeout_s: float,
+    mode: str,
+    tolerance: Tolerance,
+    workdir: Path | None,
+    job: SandboxJob | None,
+    nb: NotebookNode | None = None,
+    wait_fd: int | None = None,
+) -> RunnerProcess:
+    """Start the runner subprocess in fresh private folders that ``stack`` removes.
+
+    Cold: ``nb`` is written first and the runner runs it at once. Warm: ``wait_fd`` given, the
+    runner starts its kernel, reports on that descriptor and waits on its stdin (see
+    :mod:`grader.grading.warm`).
+    """
+    private = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-run-")))
+    if workdir is None:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-work-")))
+    notebook, result, log = private / "notebook.ipynb", private / "result.jsonl", private / "pytest.log"
+    (private / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    if nb is not None:
+        nbformat.write(nb, str(notebook))
+    command = _command(notebook, result, workdir, kernel_name=kernel_name, cell_timeout_s=cell_timeout_s,
+                       mode=mode, tolerance=tolerance, sandbox_spec=job.spec() if job is not None else None,
+                       wait_fd=wait_fd)
+    with open(log, "wb") as log_stream:
+        process = subprocess.Popen(
+            command, cwd=private, env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+            stdin=subprocess.PIPE if wait_fd is not None else subprocess.DEVNULL, stdout=log_stream,
+            stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(wait_fd,) if wait_fd is not None else ())
+    return RunnerProcess(process, notebook, result, log, job)
 
 
 def run_notebook(
@@ -133,7 +177,7 @@ def run_notebook(
     mode: str = "compare",
     tolerance: Tolerance = DEFAULT_TOLERANCE,
     workdir: Path | None = None,
-    sandbox: SandboxLimits | None = None,
+    sandbox: ResourceLimits | None = None,
 ) -> RunOutcome:
     """Execute ``nb`` in a fresh kernel under pytest + nbval and collect one record per cell.
 
@@ -142,47 +186,12 @@ def run_notebook(
     ``workdir``: the kernel's working directory (default: a fresh empty one, removed after).
     ``sandbox``: run the kernel in the grading sandbox under these limits (``None``: unsandboxed).
     """
-    if sandbox is None:
-        return _run(nb, kernel_name=kernel_name, cell_timeout_s=cell_timeout_s, wall_timeout_s=wall_timeout_s,
-                    mode=mode, tolerance=tolerance, workdir=workdir, job=None)
-    with sandbox_job(sandbox) as job:
-        outcome = _run(nb, kernel_name=kernel_name, cell_timeout_s=cell_timeout_s, wall_timeout_s=wall_timeout_s,
-                       mode=mode, tolerance=tolerance, workdir=workdir, job=job)
-        return dataclasses.replace(outcome, kernel_exit=job.exit_cause(), isolation="bubblewrap sandbox")
-
-
-def _run(
-    nb: NotebookNode,
-    *,
-    kernel_name: str,
-    cell_timeout_s: float,
-    wall_timeout_s: float,
-    mode: str,
-    tolerance: Tolerance,
-    workdir: Path | None,
-    job: SandboxJob | None,
-) -> RunOutcome:
-    with tempfile.TemporaryDirectory(prefix="grader-run-") as private_name, \
-            tempfile.TemporaryDirectory(prefix="grader-work-") as work_name:
-        private = Path(private_name)
-        notebook, result, log = private / "notebook.ipynb", private / "result.jsonl", private / "pytest.log"
-        (private / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-        nbformat.write(nb, str(notebook))
-        env = _environment()
-        command = _command(notebook, result, workdir or Path(work_name), kernel_name=kernel_name,
-                           cell_timeout_s=cell_timeout_s, mode=mode, tolerance=tolerance,
-                           sandbox_spec=job.spec() if job is not None else None)
-        killed = False
-        with open(log, "wb") as log_stream:
-            process = subprocess.Popen(command, cwd=private, env=env, stdin=subprocess.DEVNULL,
-                                       stdout=log_stream, stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                returncode: int | None = process.wait(timeout=wall_timeout_s)
-            except subprocess.TimeoutExpired:
-                killed = True
-                _kill_group(process.pid)
-                returncode = process.wait()
-        return read_outcome(result, log, killed=killed, returncode=returncode)
+    with contextlib.ExitStack() as stack:
+        job = stack.enter_context(sandbox_job(sandbox)) if sandbox is not None else None
+        runner = start_runner(stack, nb=nb, kernel_name=kernel_name, cell_timeout_s=cell_timeout_s, mode=mode,
+                              tolerance=tolerance, workdir=workdir, job=job)
+        returncode, killed = wait_or_kill_group(runner.process, wall_timeout_s)
+        return runner.outcome(killed=killed, returncode=returncode)
 
 
 def read_outcome(result: Path, log: Path, *, killed: bool, returncode: int | None) -> RunOutcome:
@@ -192,7 +201,7 @@ def read_outcome(result: Path, log: Path, *, killed: bool, returncode: int | Non
         # the kernel runs in its own session: nothing it started may outlive the run
         for record in records:
             if record.get("event") == "kernel":
-                _kill_group(record.get("pid"))
+                kill_group(record.get("pid"))
     log_bytes = log.read_bytes() if log.is_file() else b""
     return RunOutcome(
         cells={r["index"]: r for r in records if r.get("event") == "cell"},

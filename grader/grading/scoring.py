@@ -29,7 +29,7 @@ from grader.grading.runner import RunOutcome
 
 
 @dataclass(frozen=True)
-class Limits:
+class Timeouts:
     """The limits a run was given (they appear in messages)."""
 
     cell_timeout_s: float
@@ -85,7 +85,7 @@ def _exercise_defining(nb: NotebookNode, before: int, functions: list[str]) -> t
 
 
 def _blamed_exercise(nb: NotebookNode, index: int, record: dict[str, Any], outcome: RunOutcome,
-                     limits: Limits) -> str | None:
+                     limits: Timeouts) -> str | None:
     """The not-run message when a check failed only because an exercise is not done or broke."""
     ename = record.get("ename")
     exercises = [(i, c) for i, c in authoring.exercise_cells(nb) if i < index]
@@ -114,7 +114,7 @@ def _blamed_exercise(nb: NotebookNode, index: int, record: dict[str, Any], outco
     return None
 
 
-def _not_reached(nb: NotebookNode, record: dict[str, Any] | None, outcome: RunOutcome, limits: Limits) -> str | None:
+def _not_reached(nb: NotebookNode, record: dict[str, Any] | None, outcome: RunOutcome, limits: Timeouts) -> str | None:
     """Why a cell was never run, or ``None`` when nothing explains it (a grading error)."""
     stopped = (record or {}).get("stopped") or next(
         (r.get("stopped") for r in outcome.cells.values() if r.get("stopped")), None
@@ -132,7 +132,7 @@ def _not_reached(nb: NotebookNode, record: dict[str, Any] | None, outcome: RunOu
 
 
 def _verdict(
-    nb: NotebookNode, check: authoring.GradedCell, outcome: RunOutcome, limits: Limits, *, withheld: bool = False
+    nb: NotebookNode, check: authoring.GradedCell, outcome: RunOutcome, limits: Timeouts, *, withheld: bool = False
 ) -> tuple[CheckResult, bool]:
     """One check's result, and whether it is a grading error.
 
@@ -177,7 +177,7 @@ def _verdict(
 
 
 def score_checks(nb: NotebookNode, checks: tuple[authoring.GradedCell, ...] | list[authoring.GradedCell],
-                 outcome: RunOutcome, limits: Limits) -> Scored:
+                 outcome: RunOutcome, limits: Timeouts) -> Scored:
     """The verdict on every graded cell of the notebook that ran (``nb``, as assembled)."""
     first_hidden = min((check.index for check in checks if check.hidden), default=None)
     verdicts = [

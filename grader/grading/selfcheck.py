@@ -24,7 +24,7 @@ from grader.grading.assembly import learner_source
 from grader.grading.engine import read_submission
 from grader.grading.results import Result
 from grader.grading.runner import run_notebook
-from grader.grading.scoring import Limits, score_checks
+from grader.grading.scoring import Timeouts, score_checks
 from grader.settings import Settings
 
 
@@ -79,7 +79,7 @@ def check_notebook(settings: Settings, path: Path) -> Result:
             "in exercises/, which has them", exercise=exercise, duration_s=time.perf_counter() - started)
     outcome = run_notebook(runnable, kernel_name=settings.kernel_name, cell_timeout_s=settings.cell_timeout_s,
                            wall_timeout_s=settings.grading_timeout_s, mode="run", workdir=path.resolve().parent)
-    scored = score_checks(runnable, checks, outcome, Limits(settings.cell_timeout_s, settings.grading_timeout_s))
+    scored = score_checks(runnable, checks, outcome, Timeouts(settings.cell_timeout_s, settings.grading_timeout_s))
     return Result(
         exercise=exercise if isinstance(exercise, str) else path.stem,
         submission=name,

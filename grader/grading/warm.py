@@ -20,7 +20,7 @@ API (all a grading worker needs)::
     pool.close()                               # or ``with WarmPool(...) as pool:``
 
 - ``WarmPool(settings, size, limits)`` keeps ``size`` runners ready for exercises whose sandbox
-  limits equal ``limits`` (default: :class:`grader.sandbox.Limits` ()), under ``settings``'
+  limits equal ``limits`` (default: :class:`~grader.sandbox.limits.ResourceLimits` ()), under ``settings``'
   kernel, cell timeout and sandbox flag. A submission that needs anything else, or arrives
   when no runner can be had, is graded cold, exactly as without a pool.
 - :meth:`WarmPool.acquire` hands out a ready runner (after a round trip to its kernel) and
@@ -43,13 +43,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import dataclasses
 import json
 import logging
 import os
 import select
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -60,9 +58,11 @@ from nbformat import NotebookNode
 
 from grader.errors import UsageError
 from grader.grading.comparison import DEFAULT_TOLERANCE, Tolerance
-from grader.grading.runner import RunOutcome, _command, _environment, _kill_group, read_outcome
-from grader.sandbox import Limits as SandboxLimits
-from grader.sandbox import SandboxJob, require_sandbox, sandbox_job
+from grader.grading.runner import RunOutcome, start_runner
+from grader.processes import kill_group
+from grader.sandbox.doctor import require_sandbox
+from grader.sandbox.jobs import SandboxJob, sandbox_job
+from grader.sandbox.limits import ResourceLimits
 from grader.settings import Settings
 
 __all__ = ["WarmPool", "WarmRunner"]
@@ -94,7 +94,7 @@ class WarmRunner:
     when the kernel does not start.
     """
 
-    def __init__(self, *, kernel_name: str, cell_timeout_s: float, limits: SandboxLimits | None,
+    def __init__(self, *, kernel_name: str, cell_timeout_s: float, limits: ResourceLimits | None,
                  start_timeout_s: float = START_TIMEOUT_S) -> None:
         self._stack = contextlib.ExitStack()
         self._lock = threading.Lock()
@@ -108,25 +108,16 @@ class WarmRunner:
             self.job: SandboxJob | None = (
                 self._stack.enter_context(sandbox_job(limits)) if limits is not None else None
             )
-            private = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-run-")))
-            workdir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-work-")))
-            self.notebook, self.result, self.log = private / "notebook.ipynb", private / "result.jsonl", \
-                private / "pytest.log"
-            (private / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
             status_read, status_write = os.pipe()
             self._status = status_read
             self._stack.callback(os.close, status_read)
-            command = _command(self.notebook, self.result, workdir, kernel_name=kernel_name,
-                               cell_timeout_s=cell_timeout_s, mode="compare", tolerance=DEFAULT_TOLERANCE,
-                               sandbox_spec=self.job.spec() if self.job is not None else None,
-                               wait_fd=status_write)
             try:
-                with open(self.log, "wb") as log_stream:
-                    self.process = subprocess.Popen(
-                        command, cwd=private, env=_environment(), stdin=subprocess.PIPE, stdout=log_stream,
-                        stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(status_write,))
+                self.runner = start_runner(self._stack, kernel_name=kernel_name, cell_timeout_s=cell_timeout_s,
+                                           mode="compare", tolerance=DEFAULT_TOLERANCE, workdir=None, job=self.job,
+                                           wait_fd=status_write)
             finally:
                 os.close(status_write)
+            self.process = self.runner.process
             self._stack.callback(self._stop_process)  # runs first: before the job and the folders go
             try:
                 line = self._status_line(time.monotonic() + start_timeout_s)
@@ -204,7 +195,7 @@ class WarmRunner:
 
     def _log_tail(self) -> str:
         try:
-            return self.log.read_bytes()[-2000:].decode("utf-8", errors="replace").strip()
+            return self.runner.log.read_bytes()[-2000:].decode("utf-8", errors="replace").strip()
         except OSError:
             return ""
 
@@ -234,7 +225,7 @@ class WarmRunner:
             self._state = "running"
             self._ran = True
         try:
-            nbformat.write(nb, str(self.notebook))
+            nbformat.write(nb, str(self.runner.notebook))
             killed = False
             line: str | None = None
             deadline = time.monotonic() + wall_timeout_s
@@ -246,22 +237,18 @@ class WarmRunner:
                         pass
                 except TimeoutError:
                     killed = True
-                    _kill_group(self.process.pid)
+                    kill_group(self.process.pid)
             returncode = self.process.poll()
             if line is None or killed:  # no "done": the process has exited or is being killed
                 try:
                     returncode = self.process.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     killed = True
-                    _kill_group(self.process.pid)
+                    kill_group(self.process.pid)
                     returncode = self.process.wait()
             if killed:
-                _kill_group(self.kernel_pid)  # the kernel's launcher runs in its own session
-            outcome = read_outcome(self.result, self.log, killed=killed, returncode=returncode)
-            if self.job is not None:
-                outcome = dataclasses.replace(outcome, kernel_exit=self.job.exit_cause(),
-                                              isolation="bubblewrap sandbox")
-            return outcome
+                kill_group(self.kernel_pid)  # the kernel's launcher runs in its own session
+            return self.runner.outcome(killed=killed, returncode=returncode)
         finally:
             with self._lock:
                 self._state = "used"
@@ -303,9 +290,9 @@ class WarmRunner:
         try:
             self.process.wait(timeout=_STOP_GRACE_S)
         except subprocess.TimeoutExpired:
-            _kill_group(self.process.pid)
+            kill_group(self.process.pid)
             self.process.wait()
-            _kill_group(self.kernel_pid)  # the kernel's launcher runs in its own session
+            kill_group(self.kernel_pid)  # the kernel's launcher runs in its own session
 
 
 class WarmPool:
@@ -316,7 +303,7 @@ class WarmPool:
         SandboxUnavailable: ``settings.sandbox`` is on and no sandbox can be built here.
     """
 
-    def __init__(self, settings: Settings, size: int = 1, limits: SandboxLimits | None = None, *,
+    def __init__(self, settings: Settings, size: int = 1, limits: ResourceLimits | None = None, *,
                  max_idle_s: float = MAX_IDLE_S, start_timeout_s: float = START_TIMEOUT_S) -> None:
         if size < 1:
             raise UsageError(f"a warm pool needs at least one runner (size={size})")
@@ -325,7 +312,7 @@ class WarmPool:
         self.settings = settings
         self.size = size
         #: the sandbox limits the pool's kernels run under (``None`` unsandboxed)
-        self.limits: SandboxLimits | None = (limits or SandboxLimits()) if settings.sandbox else None
+        self.limits: ResourceLimits | None = (limits or ResourceLimits()) if settings.sandbox else None
         self.max_idle_s = min(max_idle_s, self.limits.wall_s / 10) if self.limits is not None else max_idle_s
         self._start_timeout_s = start_timeout_s
         self._cond = threading.Condition()
@@ -340,7 +327,7 @@ class WarmPool:
         self._thread = threading.Thread(target=self._maintain, name="warm-pool", daemon=True)
         self._thread.start()
 
-    def serves(self, settings: Settings, limits: SandboxLimits | None) -> bool:
+    def serves(self, settings: Settings, limits: ResourceLimits | None) -> bool:
         """Can this pool's runners grade a submission needing ``settings`` and sandbox ``limits``?"""
         mine = self.settings
         return (settings.sandbox == mine.sandbox and settings.kernel_name == mine.kernel_name

@@ -147,7 +147,7 @@ def run_service(settings: Settings, *, workers: int | None = None,
 
     count = workers if workers is not None else (0 if settings.broker_url else settings.service_workers)
     if settings.sandbox and count > 0:
-        from grader.sandbox import require_sandbox
+        from grader.sandbox.doctor import require_sandbox
 
         require_sandbox()  # refuse to start rather than fail every job
     if threading.current_thread() is threading.main_thread():

@@ -244,7 +244,7 @@ def run_worker(settings: Settings, *, celery: bool = False, concurrency: int = 1
             start, not on every job; ``--unsafe-no-sandbox`` turns it off, for trusted code only).
     """
     if settings.sandbox:
-        from grader.sandbox import require_sandbox
+        from grader.sandbox.doctor import require_sandbox
 
         require_sandbox()
     if celery:

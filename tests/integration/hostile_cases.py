@@ -25,9 +25,9 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode, v4
 
-from grader import sandbox
 from grader.format import markers
 from grader.grading.results import Result
+from grader.sandbox import jobs
 from grader.settings import Settings, load_settings
 
 EXERCISE = "99-hostile"
@@ -198,16 +198,16 @@ def private_host_area() -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="grader-hostile-"))
     root.chmod(0o711)
     state = root / "slots"
-    saved = (tempfile.tempdir, sandbox.UID_BASE, os.environ.get("GRADER_SANDBOX_STATE"))
+    saved = (tempfile.tempdir, jobs.UID_BASE, os.environ.get("GRADER_SANDBOX_STATE"))
     tmp = root / "tmp"
     tmp.mkdir()
     tmp.chmod(0o711)
-    tempfile.tempdir, sandbox.UID_BASE = str(tmp), UID_BASE
+    tempfile.tempdir, jobs.UID_BASE = str(tmp), UID_BASE
     os.environ["GRADER_SANDBOX_STATE"] = str(state)
     try:
         yield root
     finally:
-        tempfile.tempdir, sandbox.UID_BASE = saved[0], saved[1]
+        tempfile.tempdir, jobs.UID_BASE = saved[0], saved[1]
         if saved[2] is None:
             os.environ.pop("GRADER_SANDBOX_STATE", None)
         else:
@@ -218,12 +218,12 @@ def private_host_area() -> Iterator[Path]:
 
 
 def slot_uids() -> list[int]:
-    return [UID_BASE + n for n in range(sandbox.SLOTS)]
+    return [UID_BASE + n for n in range(jobs.SLOTS)]
 
 
 def job_processes() -> dict[int, list[int]]:
     """Live processes of any of the suite's job uids (uid → pids); empty when nothing was left behind."""
-    return {uid: pids for uid in slot_uids() if (pids := sandbox.processes_of(uid))}
+    return {uid: pids for uid in slot_uids() if (pids := jobs.processes_of(uid))}
 
 
 def mounts_under(root: Path) -> list[str]:

@@ -34,10 +34,11 @@ import psutil
 import pytest
 from nbformat import NotebookNode
 
-from grader import sandbox
 from grader.grading.bundle import Bundle, build_bundle
 from grader.grading.engine import grade_notebook, grade_submissions
 from grader.grading.results import Result, render_html, render_text
+from grader.sandbox.cgroups import job_cgroups_available
+from grader.sandbox.jobs import SLOTS
 from grader.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -505,7 +506,7 @@ def test_memory_spread_over_processes_is_capped_for_the_whole_job(
         course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
 ) -> None:
     """Can five processes of 300 MB each (each under the 1 GB per-process limit) hold 1.5 GB together? (No.)"""
-    if not sandbox.job_cgroups_available():
+    if not job_cgroups_available():
         pytest.skip("no cgroups here (not root, or no writable cgroup fs): per-process limits only")
     result = grade(course, hc.hostile(SPREAD_MEMORY, report=True))
     assert evidence(result) == "killed"
@@ -675,7 +676,7 @@ def test_kernelspec_magics_and_html_stay_inside(
         course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
 ) -> None:
     """Are a foreign kernelspec ignored, shell escapes run inside the sandbox, and script HTML escaped in feedback?"""
-    low, high = hc.UID_BASE, hc.UID_BASE + sandbox.SLOTS
+    low, high = hc.UID_BASE, hc.UID_BASE + SLOTS
     code = (
         "import os\n"
         "from IPython.display import HTML, Javascript, display\n"

@@ -26,7 +26,9 @@ from grader.grading.bundle import build_bundle
 from grader.grading.engine import grade_notebook
 from grader.grading.results import Result
 from grader.grading.warm import WarmPool, WarmRunner
-from grader.sandbox import Limits, kill_uid, processes_of, sandbox_available
+from grader.sandbox.doctor import sandbox_available
+from grader.sandbox.jobs import kill_uid, processes_of
+from grader.sandbox.limits import ResourceLimits
 from grader.settings import Settings, load_settings
 
 pytestmark = pytest.mark.slow
@@ -244,11 +246,11 @@ def test_pool_gives_the_cold_verdicts(course: Settings, monkeypatch: pytest.Monk
 
 def test_other_limits_are_graded_cold(course: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """Does a pool for other sandbox limits leave the submission to a cold kernel (and still grade it)?"""
-    with WarmPool(course, size=1, limits=Limits(memory_mb=2048)) as pool:
+    with WarmPool(course, size=1, limits=ResourceLimits(memory_mb=2048)) as pool:
         handed = acquisitions(pool, monkeypatch)
         result = grade_notebook(course, submission(ANSWER), name="other.ipynb", pool=pool)
-        assert not pool.serves(course, Limits())
-        assert pool.serves(course, Limits(memory_mb=2048))
+        assert not pool.serves(course, ResourceLimits())
+        assert pool.serves(course, ResourceLimits(memory_mb=2048))
     assert handed == []
     assert result.score == result.max_score == 3.0
 

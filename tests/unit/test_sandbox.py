@@ -20,9 +20,15 @@ from pathlib import Path
 import pytest
 from nbformat import v4
 
-from grader import cli, sandbox
+from grader import cli
 from grader.errors import AuthoringError, SandboxUnavailable
-from grader.sandbox import Limits, SandboxJob
+from grader.sandbox.cgroups import JobCgroup, job_cgroups_available
+from grader.sandbox.command import BWRAP_ENV, apply_limits, bwrap_command, rlimits
+from grader.sandbox.doctor import CGROUP_FINDING, UID_FINDING, doctor, require_sandbox, sandbox_available
+from grader.sandbox.interpreter import Interpreter, find_interpreter
+from grader.sandbox.jobs import SandboxJob, kill_uid, processes_of
+from grader.sandbox.limits import ResourceLimits
+from grader.sandbox.seccomp import write_seccomp_filter
 from grader.settings import find_root
 
 #: a uid of its own for the probes (not one a grader on this machine would hand out)
@@ -41,16 +47,16 @@ def _notebook(metadata: dict[str, object]) -> object:
 @pytest.mark.parametrize(
     ("metadata", "expected"),
     [
-        ({}, Limits()),
-        ({"grader": {"exercise": "03"}}, Limits()),
-        ({"grader": {"limits": {}}}, Limits()),
-        ({"grader": {"limits": {"memory_mb": 4096, "cpu_s": 600}}}, Limits(memory_mb=4096, cpu_s=600)),
-        ({"grader": {"limits": {"wall_s": 30.5, "disk_mb": 16.0}}}, Limits(wall_s=30.5, disk_mb=16)),
+        ({}, ResourceLimits()),
+        ({"grader": {"exercise": "03"}}, ResourceLimits()),
+        ({"grader": {"limits": {}}}, ResourceLimits()),
+        ({"grader": {"limits": {"memory_mb": 4096, "cpu_s": 600}}}, ResourceLimits(memory_mb=4096, cpu_s=600)),
+        ({"grader": {"limits": {"wall_s": 30.5, "disk_mb": 16.0}}}, ResourceLimits(wall_s=30.5, disk_mb=16)),
     ],
 )
-def test_limits_come_from_the_solution_metadata(metadata: dict[str, object], expected: Limits) -> None:
+def test_limits_come_from_the_solution_metadata(metadata: dict[str, object], expected: ResourceLimits) -> None:
     """Are the defaults used unless the solution's metadata.grader.limits overrides some of them?"""
-    assert Limits.for_notebook(_notebook(metadata)) == expected
+    assert ResourceLimits.for_notebook(_notebook(metadata)) == expected
 
 
 @pytest.mark.parametrize(
@@ -70,29 +76,29 @@ def test_limits_come_from_the_solution_metadata(metadata: dict[str, object], exp
 def test_bad_limits_are_an_authoring_error_that_names_them(limits: dict[str, object], says: str) -> None:
     """Does a misspelt limit or a value that is not a positive number stop the author with its name?"""
     with pytest.raises(AuthoringError) as raised:
-        Limits.for_notebook(_notebook({"grader": {"limits": limits}}))
+        ResourceLimits.for_notebook(_notebook({"grader": {"limits": limits}}))
     assert says in str(raised.value)
 
 
 def test_limits_that_are_not_a_mapping_are_refused() -> None:
     """Is metadata.grader.limits that is a list, not a mapping, refused with an example?"""
     with pytest.raises(AuthoringError, match=r'grader.limits must map limit names to numbers \(e.g. {"memory_mb"'):
-        Limits.for_notebook(_notebook({"grader": {"limits": [4096]}}))
+        ResourceLimits.for_notebook(_notebook({"grader": {"limits": [4096]}}))
 
 
 def test_replace_keeps_the_other_limits_and_round_trips_through_json() -> None:
     """Does replace change only what it names, and does a job spec carry the limits unchanged?"""
-    limits = Limits().replace(memory_mb=1024, wall_s=60)
-    assert (limits.memory_mb, limits.wall_s, limits.cpu_s) == (1024, 60.0, Limits().cpu_s)
-    assert Limits.from_json(limits.to_json()) == limits
+    limits = ResourceLimits().replace(memory_mb=1024, wall_s=60)
+    assert (limits.memory_mb, limits.wall_s, limits.cpu_s) == (1024, 60.0, ResourceLimits().cpu_s)
+    assert ResourceLimits.from_json(limits.to_json()) == limits
     job = SandboxJob(Path("/tmp/job"), 61000, limits)
     assert SandboxJob.from_spec(job.spec()) == job
 
 
 def test_rlimits_let_the_cpu_limit_name_itself() -> None:
     """Is RLIMIT_CPU's hard limit above the soft one (SIGXCPU first, not a bare SIGKILL), the others equal?"""
-    limits = Limits(memory_mb=1024, cpu_s=20, processes=64, file_mb=8, open_files=100)
-    table = {which: (soft, hard) for which, soft, hard in sandbox.rlimits(limits)}
+    limits = ResourceLimits(memory_mb=1024, cpu_s=20, processes=64, file_mb=8, open_files=100)
+    table = {which: (soft, hard) for which, soft, hard in rlimits(limits)}
     mb = 1024 * 1024
     assert table == {
         resource.RLIMIT_AS: (1024 * mb, 1024 * mb),
@@ -132,18 +138,18 @@ def test_exit_cause_names_the_limit_that_ended_the_kernel(tmp_path: Path, exit_j
     if exit_json is not None:
         text = exit_json if isinstance(exit_json, str) else json.dumps(exit_json)
         (tmp_path / "exit.json").write_text(text)
-    job = SandboxJob(tmp_path, 61000, Limits(memory_mb=1024, cpu_s=20, wall_s=60))
+    job = SandboxJob(tmp_path, 61000, ResourceLimits(memory_mb=1024, cpu_s=20, wall_s=60))
     assert job.exit_cause() == cause
 
 
 # --- the bubblewrap command -----------------------------------------------------------------
 
 
-def _command(tmp_path: Path, limits: Limits | None = None, seccomp_fd: int | None = 7) -> list[str]:
+def _command(tmp_path: Path, limits: ResourceLimits | None = None, seccomp_fd: int | None = 7) -> list[str]:
     ipc = tmp_path / "ipc"
     ipc.mkdir(exist_ok=True)
-    interpreter = sandbox.Interpreter(Path("/usr/bin/python3"), (Path("/usr/lib/python3/dist-packages"),))
-    return sandbox.bwrap_command(job=tmp_path, ipc_dir=ipc, uid=PROBE_UID, limits=limits or Limits(),
+    interpreter = Interpreter(Path("/usr/bin/python3"), (Path("/usr/lib/python3/dist-packages"),))
+    return bwrap_command(job=tmp_path, ipc_dir=ipc, uid=PROBE_UID, limits=limits or ResourceLimits(),
                                  interpreter=interpreter, seccomp_fd=seccomp_fd, kernel_args=["-f", "c.json"])
 
 
@@ -176,7 +182,7 @@ def test_the_command_binds_neither_the_course_nor_its_secrets(tmp_path: Path) ->
 
 def test_the_command_makes_the_filesystem_read_only_but_for_capped_tmpfs(tmp_path: Path) -> None:
     """Is / read-only, and is every writable tmpfs (/tmp, /dev/shm, the home) given a size?"""
-    command = _command(tmp_path, Limits(disk_mb=32))
+    command = _command(tmp_path, ResourceLimits(disk_mb=32))
     assert command[command.index("--remount-ro") + 1] == "/dev"
     assert "/" in [command[i + 1] for i, arg in enumerate(command) if arg == "--remount-ro"]
     tmpfs = [command[i + 1] for i, arg in enumerate(command) if arg == "--tmpfs"]
@@ -192,7 +198,7 @@ def test_the_command_sets_only_its_own_environment(tmp_path: Path, monkeypatch: 
     command = _command(tmp_path)
     names = [command[i + 1] for i, arg in enumerate(command) if arg == "--setenv"]
     assert "GRADER_DATABASE_URL" not in names and "secret" not in " ".join(command)
-    assert set(sandbox.BWRAP_ENV) == {"PATH", "LANG"}
+    assert set(BWRAP_ENV) == {"PATH", "LANG"}
 
 
 def test_the_command_loads_the_seccomp_filter_when_given(tmp_path: Path) -> None:
@@ -214,17 +220,17 @@ def _inside(tmp_path: Path, code: str, *, seccomp: bool = True) -> str:
     ipc.mkdir(exist_ok=True)
     os.chown(ipc, PROBE_UID, PROBE_UID)
     tmp_path.chmod(0o711)
-    limits = Limits(memory_mb=1024, disk_mb=8)
+    limits = ResourceLimits(memory_mb=1024, disk_mb=8)
     bpf = tmp_path / "seccomp.bpf"
-    sandbox.write_seccomp_filter(bpf)
+    write_seccomp_filter(bpf)
     fd = os.open(bpf, os.O_RDONLY)
     try:
-        command = sandbox.bwrap_command(job=tmp_path, ipc_dir=ipc, uid=PROBE_UID, limits=limits,
-                                        interpreter=sandbox.find_interpreter(),
+        command = bwrap_command(job=tmp_path, ipc_dir=ipc, uid=PROBE_UID, limits=limits,
+                                        interpreter=find_interpreter(),
                                         seccomp_fd=fd if seccomp else None, kernel_args=[])
         command = [*command[: command.index("-c") + 1], code]
         run = subprocess.run(command, capture_output=True, text=True, timeout=60, pass_fds=(fd,),
-                             preexec_fn=lambda: sandbox._apply_limits(limits, PROBE_UID), env=sandbox.BWRAP_ENV,
+                             preexec_fn=lambda: apply_limits(limits, PROBE_UID), env=BWRAP_ENV,
                              check=False)
     finally:
         os.close(fd)
@@ -283,10 +289,10 @@ def test_bubblewrap_alone_refuses_new_user_namespaces() -> None:
 
 def test_a_job_cgroup_caps_memory_and_tasks_and_is_removed() -> None:
     """Does a job's cgroup carry its memory (with room for its tmpfs) and task caps, and vanish when discarded?"""
-    if not sandbox.job_cgroups_available():
+    if not job_cgroups_available():
         pytest.skip("no writable cgroups here (not root, or none mounted)")
-    limits = Limits(memory_mb=100, disk_mb=10, processes=32)
-    cgroup = sandbox.JobCgroup.create(f"unit-{os.getpid()}", limits)
+    limits = ResourceLimits(memory_mb=100, disk_mb=10, processes=32)
+    cgroup = JobCgroup.create(f"unit-{os.getpid()}", limits)
     assert cgroup is not None
     try:
         values = {}
@@ -297,7 +303,7 @@ def test_a_job_cgroup_caps_memory_and_tasks_and_is_removed() -> None:
         assert values == {"memory": str(130 * 1024 * 1024), "pids": "32"}
         assert not cgroup.memory_exceeded()
     finally:
-        sandbox.JobCgroup.discard(f"unit-{os.getpid()}")
+        JobCgroup.discard(f"unit-{os.getpid()}")
     assert not [d for d in cgroup.directories if d.exists()]
 
 
@@ -306,13 +312,13 @@ def test_a_job_cgroup_caps_memory_and_tasks_and_is_removed() -> None:
 
 def test_kill_uid_never_kills_root_or_the_caller() -> None:
     """Is killing "every process of a uid" refused for root and for the grader's own uid?"""
-    sandbox.kill_uid(0, timeout_s=0.1)
-    sandbox.kill_uid(os.getuid(), timeout_s=0.1)
-    assert os.getpid() in sandbox.processes_of(os.getuid())
+    kill_uid(0, timeout_s=0.1)
+    kill_uid(os.getuid(), timeout_s=0.1)
+    assert os.getpid() in processes_of(os.getuid())
 
 
 def test_processes_of_an_unused_uid_is_empty() -> None:
-    assert sandbox.processes_of(PROBE_UID) == []
+    assert processes_of(PROBE_UID) == []
 
 
 # --- doctor and the refusal -----------------------------------------------------------------
@@ -320,9 +326,9 @@ def test_processes_of_an_unused_uid_is_empty() -> None:
 
 def test_doctor_reports_each_finding() -> None:
     """Does doctor name every thing it checked, in order, with a detail for each?"""
-    findings = sandbox.doctor()
+    findings = doctor()
     names = [f.name for f in findings]
-    expected = ["linux", "bubblewrap", "seccomp", sandbox.UID_FINDING, sandbox.CGROUP_FINDING,
+    expected = ["linux", "bubblewrap", "seccomp", UID_FINDING, CGROUP_FINDING,
                 "interpreter readable by the sandbox uid"]
     assert names[: len(expected)] == expected
     if shutil.which("bwrap"):
@@ -332,10 +338,10 @@ def test_doctor_reports_each_finding() -> None:
 
 def test_doctor_says_how_to_install_bubblewrap(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without bubblewrap, does doctor's finding name the package, and the sandbox count as unavailable?"""
-    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
-    finding = next(f for f in sandbox.doctor() if f.name == "bubblewrap")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    finding = next(f for f in doctor() if f.name == "bubblewrap")
     assert not finding.ok and "apt-get install bubblewrap" in finding.detail
-    available, reason = sandbox.sandbox_available()
+    available, reason = sandbox_available()
     assert not available and "bubblewrap: not installed" in reason
 
 
@@ -348,13 +354,13 @@ def test_grader_doctor_exits_zero_here(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_require_sandbox_names_the_fix_and_the_unsafe_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without bubblewrap, does the refusal say what to install, where to look, and how to grade trusted code?"""
-    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
-    sandbox.require_sandbox.cache_clear()
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    require_sandbox.cache_clear()
     try:
         with pytest.raises(SandboxUnavailable) as raised:
-            sandbox.require_sandbox()
+            require_sandbox()
     finally:
-        sandbox.require_sandbox.cache_clear()
+        require_sandbox.cache_clear()
     message = str(raised.value)
     assert message.startswith("cannot grade untrusted notebooks here: bubblewrap is not installed")
     assert "apt-get install bubblewrap" in message

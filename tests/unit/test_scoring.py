@@ -11,9 +11,9 @@ from nbformat import NotebookNode
 from grader import authoring
 from grader.format import markers
 from grader.grading.runner import RunOutcome
-from grader.grading.scoring import Limits, cell_label, score_checks
+from grader.grading.scoring import Timeouts, cell_label, score_checks
 
-LIMITS = Limits(cell_timeout_s=30, wall_timeout_s=600)
+LIMITS = Timeouts(cell_timeout_s=30, wall_timeout_s=600)
 SECRET = "AssertionError: expected 0.4375"
 
 

@@ -1,0 +1,175 @@
+"""One grading job's sandbox: a uid slot, a trusted job directory, the limits, and why it ended."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.errors import SandboxUnavailable
+from grader.sandbox.cgroups import JobCgroup, job_cgroup_name
+from grader.sandbox.limits import ResourceLimits
+
+#: first uid handed to sandboxed jobs; slot N runs as UID_BASE + N
+UID_BASE = 61000
+#: concurrent jobs per machine (one uid each)
+SLOTS = 64
+#: where the kernel's private work directory appears inside the sandbox
+@dataclass(frozen=True)
+class Slot:
+    number: int
+    uid: int
+
+
+def _state_dir() -> Path:
+    path = Path(
+        os.environ.get(
+            "GRADER_SANDBOX_STATE",
+            "/run/grader-sandbox"
+            if os.geteuid() == 0
+            else Path(tempfile.gettempdir()) / f"grader-sandbox-{os.getuid()}",
+        )
+    )
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+@contextlib.contextmanager
+def job_slot() -> Iterator[Slot]:
+    """Hold one of :data:`SLOTS` uids for the duration of a job (an flock per slot).
+
+    When the job ends every process left behind by that uid is killed, so the next job that
+    gets the uid starts clean. Without root (no uid switching) all slots share the caller's uid.
+    """
+    state = _state_dir()
+    for number in range(SLOTS):
+        handle = (state / f"slot-{number}.lock").open("w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        uid = UID_BASE + number if os.geteuid() == 0 else os.getuid()
+        try:
+            if os.geteuid() == 0:
+                kill_uid(uid)
+            yield Slot(number, uid)
+        finally:
+            if os.geteuid() == 0:
+                kill_uid(uid)
+            handle.close()
+        return
+    raise SandboxUnavailable(f"all {SLOTS} sandbox slots are busy; lower --jobs or wait")
+
+
+def processes_of(uid: int) -> list[int]:
+    """Pids of live (not zombie) processes whose uid is ``uid``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    pids.append(int(entry.name))
+            except (OSError, IndexError):
+                continue
+    return pids
+
+
+def kill_uid(uid: int, *, timeout_s: float = 5.0) -> None:
+    """SIGKILL every process of ``uid`` (never the caller's own uid) and wait until none is left."""
+    if uid in (0, os.getuid()):
+        return
+    deadline = time.monotonic() + timeout_s
+    while (pids := processes_of(uid)) and time.monotonic() < deadline:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
+
+
+_SIGNAL_CAUSES = {
+    signal.SIGXCPU: "CPU time limit exceeded",
+    signal.SIGXFSZ: "file size limit exceeded",
+    signal.SIGSEGV: "crashed (segmentation fault, often memory exhaustion)",
+    signal.SIGABRT: "crashed (aborted, often memory exhaustion)",
+    signal.SIGBUS: "crashed (bus error)",
+}
+
+
+@dataclass(frozen=True)
+class SandboxJob:
+    """One grading job's sandbox: a uid, a trusted job directory, the limits."""
+
+    directory: Path
+    uid: int
+    limits: ResourceLimits
+
+    def spec(self) -> str:
+        """What the trusted pytest process needs to start this job's kernel (``--grader-sandbox``)."""
+        return json.dumps({"job": str(self.directory), "uid": self.uid, "limits": dataclasses.asdict(self.limits)})
+
+    @classmethod
+    def from_spec(cls, text: str) -> SandboxJob:
+        data = json.loads(text)
+        return cls(Path(data["job"]), int(data["uid"]), ResourceLimits(**data["limits"]))
+
+    @property
+    def ipc_prefix(self) -> Path:
+        """ZMQ ipc endpoint prefix: the kernel's sockets are ``<prefix>-<port>``."""
+        return self.directory / "ipc" / "kernel"
+
+    def kernel_argv(self) -> list[str]:
+        """The kernelspec argv: this module's launcher, run trusted, which starts the sandbox."""
+        return [sys.executable, "-m", "grader.sandbox", "launch", "--job", str(self.directory),
+                "--uid", str(self.uid), "--limits", self.limits.to_json(), "{connection_file}"]
+
+    def exit_cause(self) -> str | None:
+        """Why the kernel ended, when a limit ended it; ``None`` for a normal end or an unknown one."""
+        try:
+            info = json.loads((self.directory / "exit.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if info.get("wall_clock_exceeded"):
+            return f"wall-clock limit exceeded ({self.limits.wall_s:g} s)"
+        code = info.get("returncode")
+        if info.get("memory_exceeded") and code == -signal.SIGKILL:  # the OOM killer's signal
+            return f"memory limit exceeded ({self.limits.memory_mb} MB)"
+        if isinstance(code, int) and code < 0:
+            cause = _SIGNAL_CAUSES.get(signal.Signals(-code)) if -code in signal.valid_signals() else None
+            if -code == signal.SIGXCPU:
+                return f"{cause} ({self.limits.cpu_s} s)"
+            return cause
+        return None
+
+
+@contextlib.contextmanager
+def sandbox_job(limits: ResourceLimits) -> Iterator[SandboxJob]:
+    """A uid slot and a job directory for one sandboxed kernel; everything is removed afterwards."""
+    with job_slot() as slot:
+        directory = Path(tempfile.mkdtemp(prefix="grader-job-"))
+        directory.chmod(0o711)  # the sandbox uid may pass through (to its ipc dir), never list
+        try:
+            yield SandboxJob(directory, slot.uid, limits)
+        finally:
+            kill_uid(slot.uid)
+            ipc = directory / "ipc"
+            if ipc.is_mount():
+                subprocess.run(["umount", "-l", str(ipc)], capture_output=True, check=False)
+            # the trusted launcher may still write its exit record as its sandbox dies: retry
+            for _ in range(50):
+                shutil.rmtree(directory, ignore_errors=True)
+                if not directory.exists():
+                    break
+                time.sleep(0.05)
+            JobCgroup.discard(job_cgroup_name(slot.uid))
