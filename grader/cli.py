@@ -121,10 +121,10 @@ def _cmd_users(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
-    from grader.service import workers
+    from grader.service import dispatch
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    workers.run_worker(settings, celery=args.celery, concurrency=args.concurrency)
+    dispatch.run_worker(settings, celery=args.celery, concurrency=args.concurrency)
     return 0
 
 

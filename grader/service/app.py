@@ -42,7 +42,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +66,7 @@ from grader.errors import InvalidNotebook
 from grader.format.notebooks import parse_notebook
 from grader.service import accounts, catalog, gradebook, queue
 from grader.service.accounts import User
+from grader.service.dispatch import Sender, engine_for
 from grader.service.store import FINAL_STATUSES, Store, StoreUnavailable, open_store, submissions, users
 from grader.service.workers import EmbeddedWorkers, GradeFunction, load_grade_function
 from grader.settings import Settings
@@ -137,7 +138,7 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 class _State:
     settings: Settings
     store: Store
-    dispatch: Callable[[str], None] | None
+    dispatch: Sender | None
 
 
 def _state(request: Request) -> _State:
@@ -363,7 +364,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def create_app(settings: Settings, *, grade: GradeFunction | None = None, workers: int = 0,
-               store: Store | None = None, dispatch: Callable[[str], None] | None = None) -> FastAPI:
+               store: Store | None = None, dispatch: Sender | None = None) -> FastAPI:
     """The grader's web application.
 
     Args:
@@ -371,19 +372,13 @@ def create_app(settings: Settings, *, grade: GradeFunction | None = None, worker
         workers: embedded grading threads to run inside this process (0: grading happens elsewhere —
             ``grader worker`` processes or Celery).
         store: an open store (default: open ``settings``'s, and close it on shutdown).
-        dispatch: called with each new submission id (default: send a Celery task when
-            ``settings.broker_url`` is set, else nothing: embedded workers poll the store).
+        dispatch: called with each new submission id (default: the settings' engine's sender —
+            see :mod:`grader.service.dispatch` — a Celery task with a broker, else nothing).
     """
     own_store = store is None
     the_store = store if store is not None else open_store(settings)
-    if dispatch is None and settings.broker_url:
-        from grader.service import tasks
-
-        celery = tasks.make_celery(settings)
-
-        def dispatch(submission_id: str) -> None:
-            tasks.send(celery, submission_id)
-
+    if dispatch is None:
+        dispatch = engine_for(settings).sender(settings)
     state = _State(settings=settings, store=the_store, dispatch=dispatch)
 
     @asynccontextmanager

@@ -7,7 +7,7 @@ lease expires) and serves :func:`grader.service.app.create_app` with uvicorn unt
 
 With ``GRADER_BROKER_URL`` set, grading is Celery's (``grader worker --celery`` on any
 machine that reaches the broker and the PostgreSQL store) and no embedded workers start
-unless asked for.
+unless asked for (:func:`grader.service.dispatch.engine_for` decides).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from grader.service import accounts
+from grader.service.dispatch import engine_for
 from grader.service.store import database_url, open_store
 from grader.settings import Settings
 
@@ -145,7 +146,7 @@ def run_service(settings: Settings, *, workers: int | None = None,
 
     from grader.service.app import create_app
 
-    count = workers if workers is not None else (0 if settings.broker_url else settings.service_workers)
+    count = workers if workers is not None else engine_for(settings).service_workers(settings)
     if settings.sandbox and count > 0:
         from grader.sandbox.doctor import require_sandbox
 

@@ -10,6 +10,8 @@ for an infrastructure failure, hands the job back for a retry. Two ways feed it:
   id, which claims exactly that job (:func:`grade_submission`) and does nothing if it is
   already graded — so a task delivered twice grades once.
 
+Which of the two runs is decided in :mod:`grader.service.dispatch`; this module knows nothing of Celery.
+
 The grade function has the signature of :func:`grader.grading.engine.grade_notebook`
 (``grade(settings, source, *, exercise, name) -> Result``); ``settings.grade_function``
 names it as ``module:function``. It returns ``invalid`` for learner-caused problems (a final
@@ -236,22 +238,8 @@ class EmbeddedWorkers:
         self.stop()
 
 
-def run_worker(settings: Settings, *, celery: bool = False, concurrency: int = 1) -> None:
-    """``grader worker``: grade until interrupted, from the embedded queue or from Celery.
-
-    Raises:
-        SandboxUnavailable: ``settings.sandbox`` is on and no sandbox can be built here (fail at
-            start, not on every job; ``--unsafe-no-sandbox`` turns it off, for trusted code only).
-    """
-    if settings.sandbox:
-        from grader.sandbox.doctor import require_sandbox
-
-        require_sandbox()
-    if celery:
-        from grader.service import tasks
-
-        tasks.run_celery_worker(settings, concurrency=concurrency)
-        return
+def run_embedded_worker(settings: Settings, concurrency: int) -> None:
+    """``grader worker`` on the embedded queue: ``concurrency`` threads grade until interrupted."""
     store = open_store(settings)
     grade, release = worker_grade_function(settings, concurrency=concurrency)
     workers = EmbeddedWorkers(settings, store, grade, count=concurrency)
