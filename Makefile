@@ -45,11 +45,13 @@ serve: site
 test: $(STAMP)
 	@$(BIN)/ruff check .
 	@$(BIN)/mypy
+	@$(BIN)/lint-imports --no-cache
 	@$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	@$(BIN)/ruff check .
 	@$(BIN)/mypy
+	@$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	@$(BIN)/python -m bench

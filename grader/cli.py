@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from grader.errors import GraderError, SandboxUnavailable
 from grader.format import markers
@@ -149,10 +150,24 @@ def _cmd_service(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="grader", description="Course platform: lessons, site and autograder.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+UNSAFE_HELP = "run learner code WITHOUT the sandbox (only for code you trust; every report says so)"
 
+
+def _unsafe_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--unsafe-no-sandbox", action="store_true", help=UNSAFE_HELP)
+
+
+def _service_options(p: argparse.ArgumentParser) -> None:
+    """Where the service listens and how many grading workers it starts."""
+    p.add_argument("--port", type=int, default=None, help="port (default 8000, or GRADER_PORT; 0: any free one)")
+    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="grading worker processes (default GRADER_SERVICE_WORKERS, 2; 0 with a Celery broker)")
+    _unsafe_flag(p)
+
+
+def _add_book_commands(sub: Any) -> None:
+    """lessons, book: the lesson pipeline and the site."""
     p = sub.add_parser("lessons", help="execute lesson notebooks with papermill (cached)")
     p.add_argument(
         "names", nargs="*", metavar="NAME", help="lesson ids, e.g. 00-learning-ml-engineering (default: all)"
@@ -165,16 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=markers.PROFILES, default=markers.DEFAULT_PROFILE)
     p.set_defaults(handler=_cmd_book)
 
-    p = sub.add_parser("serve", help="serve the course: the built site at /, submissions and grading (make serve)")
-    p.add_argument("--port", type=int, default=None, help="port (default 8000, or GRADER_PORT; 0: any free one)")
-    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="grading worker processes (default GRADER_SERVICE_WORKERS, 2; 0 with a Celery broker)")
-    p.add_argument("--unsafe-no-sandbox", action="store_true",
-                   help="run learner code WITHOUT the sandbox (only for code you trust; every report says so)")
-    p.add_argument("--static", action="store_true", help="serve only the static site (no grading service)")
-    p.set_defaults(handler=_cmd_serve)
 
+def _add_grading_commands(sub: Any) -> None:
+    """assign, check, grade, verify, doctor: authoring and the grading engine."""
     p = sub.add_parser("assign", help="generate exercises/ from solutions/")
     p.add_argument("--check", action="store_true", help="only check that exercises/ is up to date")
     p.set_defaults(handler=_cmd_assign)
@@ -190,8 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object per submission")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
     p.add_argument("--html", default=None, metavar="FILE", help="also write an HTML feedback page")
-    p.add_argument("--unsafe-no-sandbox", action="store_true",
-                   help="run learner code WITHOUT the sandbox (only for code you trust; every report says so)")
+    _unsafe_flag(p)
     p.set_defaults(handler=_cmd_grade)
 
     p = sub.add_parser("verify", help="prove every exercise: solution full marks, stub zero, stable re-runs")
@@ -202,12 +209,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="report what isolation the grading sandbox has on this machine")
     p.set_defaults(handler=_cmd_doctor)
 
+
+def _add_service_commands(sub: Any) -> None:
+    """serve, users, worker, service: the grader service."""
+    p = sub.add_parser("serve", help="serve the course: the built site at /, submissions and grading (make serve)")
+    _service_options(p)
+    p.add_argument("--static", action="store_true", help="serve only the static site (no grading service)")
+    p.set_defaults(handler=_cmd_serve)
+
     p = sub.add_parser("users", help="accounts of the grader service (tokens are shown once)")
     users = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
     q = users.add_parser("add", help="make an account and print its token")
     q.add_argument("name")
     q.add_argument("--instructor", action="store_true", help="may read the gradebook and every submission")
-    q = users.add_parser("list", help="list accounts")
+    users.add_parser("list", help="list accounts")
     q = users.add_parser("reset", help="replace an account's token and print the new one")
     q.add_argument("name")
     p.set_defaults(handler=_cmd_users)
@@ -215,18 +230,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="grade queued submissions (embedded queue, or Celery with --celery)")
     p.add_argument("--celery", action="store_true", help="take jobs from GRADER_BROKER_URL (PostgreSQL store)")
     p.add_argument("--concurrency", type=int, default=1, help="submissions graded at once (default 1)")
-    p.add_argument("--unsafe-no-sandbox", action="store_true",
-                   help="run learner code WITHOUT the sandbox (only for code you trust; every report says so)")
+    _unsafe_flag(p)
     p.set_defaults(handler=_cmd_worker)
 
     p = sub.add_parser("service", help="the same as `serve` (site, API, pages and grading workers)")
-    p.add_argument("--port", type=int, default=None, help="port (default 8000, or GRADER_PORT; 0: any free one)")
-    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="grading worker processes (default GRADER_SERVICE_WORKERS, 2; 0 with a Celery broker)")
-    p.add_argument("--unsafe-no-sandbox", action="store_true",
-                   help="run learner code WITHOUT the sandbox (only for code you trust; every report says so)")
+    _service_options(p)
     p.set_defaults(handler=_cmd_service)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grader", description="Course platform: lessons, site and autograder.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_book_commands(sub)
+    _add_grading_commands(sub)
+    _add_service_commands(sub)
     return parser
 
 

@@ -92,10 +92,6 @@ class Settings:
         return self.root / "exercises"
 
     @property
-    def book_dir(self) -> Path:
-        return self.root / "book"
-
-    @property
     def executed_dir(self) -> Path:
         """Executed lesson notebooks, one folder per profile."""
         return self.build_dir / "executed"

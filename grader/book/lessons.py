@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import nbformat
 from nbformat import NotebookNode
@@ -364,13 +364,19 @@ def _execute(settings: Settings, name: str, source: Path, profile: str) -> tuple
             kill_tree(proc)
             partial.unlink(missing_ok=True)
             raise
-    log_text = log_path.read_text(encoding="utf-8", errors="replace")
     if proc.returncode == 0 and not timed_out:
         nb = nbformat.read(partial, as_version=4)
         partial.unlink(missing_ok=True)
         return _normalise(nb, profile=profile), None
+    return None, _failure(settings, name, source, profile, partial, log_path, timed_out=timed_out)
+
+
+def _failure(settings: Settings, name: str, source: Path, profile: str, partial: Path, log_path: Path, *,
+             timed_out: bool) -> str:
+    """Why a lesson failed, naming the cell; its partial output is kept under ``failed/``."""
+    log_text = log_path.read_text(encoding="utf-8", errors="replace")
     where = _relative(settings, source)
-    kept = folder / FAILED_DIR / f"{name}.ipynb"
+    kept = settings.executed_dir / profile / FAILED_DIR / f"{name}.ipynb"
     if partial.exists():
         kept.parent.mkdir(parents=True, exist_ok=True)
         partial.replace(kept)
@@ -388,10 +394,78 @@ def _execute(settings: Settings, name: str, source: Path, profile: str) -> tuple
     details = [f"log: {_relative(settings, log_path)}"]
     if kept.exists():
         details.insert(0, f"partial output: {_relative(settings, kept)}")
-    return None, message + "\n  " + "; ".join(details)
+    return message + "\n  " + "; ".join(details)
 
 
 # --- the public entry points -------------------------------------------------------------------
+
+
+def _cache_keys(settings: Settings, selected: dict[str, Path], profile: str) -> dict[str, str]:
+    """Each selected lesson's cache key (reading it also checks its ``parameters`` cell)."""
+    environment = environment_fingerprint(settings)
+    keys: dict[str, str] = {}
+    for name, source in selected.items():
+        nb = read_notebook(source)
+        _check_parameters_cell(nb, _relative(settings, source))
+        keys[name] = cache_key(nb, profile=profile, environment=environment)
+    return keys
+
+
+class _Batch:
+    """The stale lessons of one ``run_lessons`` call, executed one by one or in threads, with a progress bar."""
+
+    def __init__(self, settings: Settings, selected: dict[str, Path], keys: dict[str, str], profile: str,
+                 manifest: _Manifest) -> None:
+        self.settings, self.selected, self.keys, self.profile = settings, selected, keys, profile
+        self.manifest = manifest
+        self.folder = settings.executed_dir / profile
+        self.runs: dict[str, LessonRun] = {}
+        self.failures: dict[str, str] = {}
+        self._running: set[str] = set()
+        self._lock = threading.Lock()
+        self._bar: tqdm[Any] | None = None
+
+    def run(self, stale: list[str]) -> None:
+        jobs = max(1, min(self.settings.lesson_jobs, len(stale) or 1))
+        with tqdm(total=len(stale), desc=f"lessons ({self.profile})", unit="nb", file=sys.stderr, disable=None,
+                  leave=False) as self._bar:
+            if jobs == 1:
+                for name in stale:
+                    self.one(name)
+                return
+            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="lesson") as pool:
+                for future in [pool.submit(self.one, name) for name in stale]:
+                    future.result()
+
+    def _show(self, name: str, *, done: bool) -> None:
+        with self._lock:
+            (self._running.discard if done else self._running.add)(name)
+            if self._bar is None:
+                return
+            self._bar.set_postfix_str(", ".join(sorted(self._running)), refresh=not done)
+            if done:
+                self._bar.update(1)
+
+    def one(self, name: str) -> None:
+        """Execute one lesson; record it in the manifest only when it succeeded."""
+        self._show(name, done=False)
+        started = time.perf_counter()
+        self.manifest.update(name, None)  # not fresh while it runs, nor if it fails
+        nb, error = _execute(self.settings, name, self.selected[name], self.profile)
+        seconds = time.perf_counter() - started
+        executed = self.folder / f"{name}.ipynb"
+        if nb is None:
+            self.failures[name] = error or f"{name}: failed"
+        else:
+            write_notebook(nb, executed)
+            (self.folder / FAILED_DIR / f"{name}.ipynb").unlink(missing_ok=True)
+            entry: dict[str, object] = {
+                "key": self.keys[name], "sha256": _sha256_file(executed), "seconds": round(seconds, 3)
+            }
+            self.manifest.update(name, entry)
+            self.runs[name] = LessonRun(name, self.selected[name], executed, self.profile, "executed", seconds,
+                                        self.keys[name])
+        self._show(name, done=True)
 
 
 def run_lessons(
@@ -412,72 +486,21 @@ def run_lessons(
     if profile not in markers.PROFILES:
         raise UsageError(f"unknown profile {profile!r}; choose one of {', '.join(markers.PROFILES)}")
     selected = _select(settings, names)
-    folder = settings.executed_dir / profile
-    manifest = _Manifest(folder)
-    environment = environment_fingerprint(settings)
-
-    keys: dict[str, str] = {}
-    for name, source in selected.items():
-        nb = read_notebook(source)
-        _check_parameters_cell(nb, _relative(settings, source))
-        keys[name] = cache_key(nb, profile=profile, environment=environment)
-
-    recorded = manifest.read()
-    runs: dict[str, LessonRun] = {}
+    keys = _cache_keys(settings, selected, profile)
+    batch = _Batch(settings, selected, keys, profile, _Manifest(settings.executed_dir / profile))
+    recorded = batch.manifest.read()
     stale: list[str] = []
     for name, source in selected.items():
-        executed = folder / f"{name}.ipynb"
-        if not force and manifest.is_fresh(recorded.get(name), key=keys[name], executed=executed):
-            runs[name] = LessonRun(name, source, executed, profile, "cached", 0.0, keys[name])
+        executed = batch.folder / f"{name}.ipynb"
+        if not force and batch.manifest.is_fresh(recorded.get(name), key=keys[name], executed=executed):
+            batch.runs[name] = LessonRun(name, source, executed, profile, "cached", 0.0, keys[name])
         else:
             stale.append(name)
-
-    failures: dict[str, str] = {}
-    jobs = max(1, min(settings.lesson_jobs, len(stale) or 1))
-    with tqdm(
-        total=len(stale), desc=f"lessons ({profile})", unit="nb", file=sys.stderr, disable=None, leave=False
-    ) as bar:
-        running: set[str] = set()
-        bar_lock = threading.Lock()
-
-        def one(name: str) -> None:
-            with bar_lock:
-                running.add(name)
-                bar.set_postfix_str(", ".join(sorted(running)), refresh=True)
-            started = time.perf_counter()
-            manifest.update(name, None)  # not fresh while it runs, nor if it fails
-            nb, error = _execute(settings, name, selected[name], profile)
-            seconds = time.perf_counter() - started
-            executed = folder / f"{name}.ipynb"
-            if nb is None:
-                failures[name] = error or f"{name}: failed"
-            else:
-                write_notebook(nb, executed)
-                (folder / FAILED_DIR / f"{name}.ipynb").unlink(missing_ok=True)
-                entry: dict[str, object] = {
-                    "key": keys[name],
-                    "sha256": _sha256_file(executed),
-                    "seconds": round(seconds, 3),
-                }
-                manifest.update(name, entry)
-                runs[name] = LessonRun(name, selected[name], executed, profile, "executed", seconds, keys[name])
-            with bar_lock:
-                running.discard(name)
-                bar.set_postfix_str(", ".join(sorted(running)), refresh=False)
-                bar.update(1)
-
-        if jobs == 1:
-            for name in stale:
-                one(name)
-        else:
-            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="lesson") as pool:
-                for future in [pool.submit(one, name) for name in stale]:
-                    future.result()
-
-    if failures:
-        count = f"{len(failures)} of {len(selected)} lesson(s) failed"
-        raise LessonFailed(count + ":\n" + "\n".join(failures[name] for name in sorted(failures)))
-    return [runs[name] for name in selected]
+    batch.run(stale)
+    if batch.failures:
+        count = f"{len(batch.failures)} of {len(selected)} lesson(s) failed"
+        raise LessonFailed(count + ":\n" + "\n".join(batch.failures[name] for name in sorted(batch.failures)))
+    return [batch.runs[name] for name in selected]
 
 
 def render_report(runs: Sequence[LessonRun]) -> str:
