@@ -67,7 +67,8 @@ from grader.format.notebooks import parse_notebook
 from grader.service import accounts, catalog, gradebook, queue
 from grader.service.accounts import User
 from grader.service.dispatch import Sender, engine_for
-from grader.service.store import FINAL_STATUSES, Store, StoreUnavailable, open_store, submissions, users
+from grader.service.statuses import FINAL_STATUSES
+from grader.service.store import Store, StoreUnavailable, open_store, submissions, users
 from grader.service.workers import EmbeddedWorkers, GradeFunction, load_grade_function
 from grader.settings import Settings
 

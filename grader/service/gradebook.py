@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from grader.service.statuses import SubmissionStatus
 from grader.service.store import Store, submissions, users
 
 _s = submissions.c
@@ -40,7 +41,7 @@ def best_submissions(store: Store) -> tuple[list[str], list[Best]]:
         rows = conn.execute(
             sa.select(users.c.name, _s.exercise, _s.id, _s.score, _s.max_score, _s.result, _s.created_at)
             .join(users, users.c.id == _s.user_id)
-            .where(_s.status == "graded", users.c.role == "learner")
+            .where(_s.status == SubmissionStatus.GRADED, users.c.role == "learner")
             .order_by(_s.created_at)
         ).all()
         return learners, list(rows)

@@ -37,7 +37,8 @@ from sqlalchemy.engine import Connection
 
 from grader.errors import GraderError
 from grader.grading.results import Result
-from grader.service.store import ACTIVE_STATUSES, FINAL_STATUSES, Store, submissions, users
+from grader.service.statuses import ACTIVE_STATUSES, FINAL_STATUSES, VERDICTS, SubmissionStatus
+from grader.service.store import Store, submissions, users
 
 _s = submissions.c
 
@@ -158,7 +159,7 @@ def enqueue(store: Store, *, user_id: int, exercise: str, filename: str, noteboo
                     retry_after_s=wait,
                 )
         if max_queued is not None:
-            waiting = conn.execute(sa.select(sa.func.count()).where(_s.status == "queued")).scalar_one()
+            waiting = conn.execute(sa.select(sa.func.count()).where(_s.status == SubmissionStatus.QUEUED)).scalar_one()
             if waiting >= max_queued:
                 raise QueueFull(
                     f"the grader is busy ({waiting} submissions waiting); submit again in a minute",
@@ -167,10 +168,10 @@ def enqueue(store: Store, *, user_id: int, exercise: str, filename: str, noteboo
         new_id = str(uuid.uuid4())
         conn.execute(sa.insert(submissions).values(
             id=new_id, user_id=user_id, exercise=exercise, filename=filename, notebook=notebook, sha256=digest,
-            status="queued", result=None, message="", attempts=0, lease_owner=None, lease_expires_at=None,
-            available_at=now, dispatched_at=None, created_at=now, updated_at=now,
+            status=SubmissionStatus.QUEUED, result=None, message="", attempts=0, lease_owner=None,
+            lease_expires_at=None, available_at=now, dispatched_at=None, created_at=now, updated_at=now,
         ))
-        return Enqueued(id=new_id, status="queued", created=True)
+        return Enqueued(id=new_id, status=SubmissionStatus.QUEUED, created=True)
 
     return store.run(work)
 
@@ -181,14 +182,14 @@ def enqueue(store: Store, *, user_id: int, exercise: str, filename: str, noteboo
 def _claimable(now: float, max_attempts: int) -> sa.ColumnElement[bool]:
     return sa.and_(
         _s.attempts < max_attempts,
-        sa.or_(sa.and_(_s.status == "queued", _s.available_at <= now),
-               sa.and_(_s.status == "running", _s.lease_expires_at < now)),
+        sa.or_(sa.and_(_s.status == SubmissionStatus.QUEUED, _s.available_at <= now),
+               sa.and_(_s.status == SubmissionStatus.RUNNING, _s.lease_expires_at < now)),
     )
 
 
 def _error_result(row: sa.Row, message: str) -> str:
-    result = Result(exercise=row.exercise, submission=row.filename, status="error", score=0.0, max_score=0.0,
-                    duration_s=0.0, device="none", message=message)
+    result = Result(exercise=row.exercise, submission=row.filename, status=SubmissionStatus.ERROR.value, score=0.0,
+                    max_score=0.0, duration_s=0.0, device="none", message=message)
     return json.dumps(result.to_dict())
 
 
@@ -196,24 +197,25 @@ def _dead_letter(conn: Connection, now: float, max_attempts: int, submission_id:
     """Jobs that used up their attempts become final errors."""
     used_up = sa.and_(
         _s.attempts >= max_attempts,
-        sa.or_(_s.status == "queued", sa.and_(_s.status == "running", _s.lease_expires_at < now)),
+        sa.or_(_s.status == SubmissionStatus.QUEUED,
+               sa.and_(_s.status == SubmissionStatus.RUNNING, _s.lease_expires_at < now)),
     )
     query = sa.select(_s.id, _s.exercise, _s.filename, _s.status, _s.attempts).where(used_up)
     if submission_id is not None:
         query = query.where(_s.id == submission_id)
     count = 0
     for row in conn.execute(query).all():
-        message = dead_letter_message(row.attempts, worker_died=row.status == "running")
+        message = dead_letter_message(row.attempts, worker_died=row.status == SubmissionStatus.RUNNING)
         count += conn.execute(
             sa.update(submissions).where(_s.id == row.id, used_up)
-            .values(status="error", message=message, result=_error_result(row, message), score=0.0, max_score=0.0,
-                    lease_owner=None, lease_expires_at=None, updated_at=now)
+            .values(status=SubmissionStatus.ERROR, message=message, result=_error_result(row, message), score=0.0,
+                    max_score=0.0, lease_owner=None, lease_expires_at=None, updated_at=now)
         ).rowcount
     return count
 
 
 def _claim_values(owner: str, now: float, lease_s: float) -> dict[str, Any]:
-    return {"status": "running", "attempts": _s.attempts + 1, "lease_owner": owner,
+    return {"status": SubmissionStatus.RUNNING, "attempts": _s.attempts + 1, "lease_owner": owner,
             "lease_expires_at": now + lease_s, "updated_at": now}
 
 
@@ -256,13 +258,13 @@ def claim_submission(store: Store, submission_id: str, owner: str, *, lease_s: f
             .values(**_claim_values(owner, now, lease_s)).returning(*submissions.c)
         ).first()
         if row is not None:
-            return Claim(job=_job(row), status="running")
+            return Claim(job=_job(row), status=SubmissionStatus.RUNNING)
         state = conn.execute(
             sa.select(_s.status, _s.lease_expires_at, _s.available_at).where(_s.id == submission_id)
         ).first()
         if state is None or state.status in FINAL_STATUSES:
             return Claim(status=state.status if state is not None else None)
-        until = state.lease_expires_at if state.status == "running" else state.available_at
+        until = state.lease_expires_at if state.status == SubmissionStatus.RUNNING else state.available_at
         return Claim(retry_in_s=max(0.5, (until or now) - now + 0.1), status=state.status)
 
     return store.run(work)
@@ -273,7 +275,8 @@ def renew(store: Store, job_id: str, owner: str, *, lease_s: float) -> bool:
 
     def work(conn: Connection) -> bool:
         return conn.execute(
-            sa.update(submissions).where(_s.id == job_id, _s.lease_owner == owner, _s.status == "running")
+            sa.update(submissions).where(_s.id == job_id, _s.lease_owner == owner,
+                                         _s.status == SubmissionStatus.RUNNING)
             .values(lease_expires_at=time.time() + lease_s)
         ).rowcount == 1
 
@@ -282,13 +285,14 @@ def renew(store: Store, job_id: str, owner: str, *, lease_s: float) -> bool:
 
 def complete(store: Store, job_id: str, owner: str, result: Result) -> bool:
     """Record a verdict (``graded`` or ``invalid``); False when ``owner`` no longer holds the lease."""
-    if result.status not in ("graded", "invalid"):
+    if result.status not in VERDICTS:
         raise ValueError(f"complete() records verdicts, not {result.status!r}; infrastructure errors go to fail()")
     data = result.to_dict()
 
     def work(conn: Connection) -> bool:
         return conn.execute(
-            sa.update(submissions).where(_s.id == job_id, _s.lease_owner == owner, _s.status == "running")
+            sa.update(submissions).where(_s.id == job_id, _s.lease_owner == owner,
+                                         _s.status == SubmissionStatus.RUNNING)
             .values(status=result.status, result=json.dumps(data), message=result.message, score=result.score,
                     max_score=result.max_score, lease_owner=None, lease_expires_at=None, updated_at=time.time())
         ).rowcount == 1
@@ -301,25 +305,25 @@ def backoff_s(failed_attempts: int) -> float:
     return min(30.0, 2.0 ** max(0, failed_attempts - 1))
 
 
-def fail(store: Store, job: Job, owner: str, *, max_attempts: int) -> str | None:
+def fail(store: Store, job: Job, owner: str, *, max_attempts: int) -> SubmissionStatus | None:
     """An infrastructure failure: back to ``queued`` (after :func:`backoff_s`) or, out of attempts, ``error``.
 
     Returns the new status, or None when ``owner`` no longer holds the lease.
     """
     delay = backoff_s(job.attempts)
 
-    def work(conn: Connection) -> str | None:
+    def work(conn: Connection) -> SubmissionStatus | None:
         now = time.time()
-        mine = sa.and_(_s.id == job.id, _s.lease_owner == owner, _s.status == "running")
+        mine = sa.and_(_s.id == job.id, _s.lease_owner == owner, _s.status == SubmissionStatus.RUNNING)
         if job.attempts >= max_attempts:
             message = dead_letter_message(job.attempts, worker_died=False)
             row = conn.execute(sa.select(_s.exercise, _s.filename).where(mine)).first()
             if row is None:
                 return None
-            values: dict[str, Any] = {"status": "error", "message": message, "result": _error_result(row, message),
-                                      "score": 0.0, "max_score": 0.0}
+            values: dict[str, Any] = {"status": SubmissionStatus.ERROR, "message": message,
+                                      "result": _error_result(row, message), "score": 0.0, "max_score": 0.0}
         else:
-            values = {"status": "queued", "message": retrying_message(job.attempts, max_attempts),
+            values = {"status": SubmissionStatus.QUEUED, "message": retrying_message(job.attempts, max_attempts),
                       "available_at": now + delay}
         changed = conn.execute(
             sa.update(submissions).where(mine)
@@ -337,7 +341,7 @@ def queue_depth(store: Store) -> dict[str, int]:
     """How many submissions are in each status."""
     rows = store.run(lambda conn: conn.execute(sa.select(_s.status, sa.func.count()).group_by(_s.status)).all(),
                      write=False)
-    counts = dict.fromkeys(("queued", "running", "graded", "invalid", "error"), 0)
+    counts = dict.fromkeys((status.value for status in SubmissionStatus), 0)
     counts.update({row[0]: int(row[1]) for row in rows})
     return counts
 
@@ -353,9 +357,9 @@ def needs_dispatch(store: Store, *, redispatch_after_s: float, max_attempts: int
         now = time.time()
         _dead_letter(conn, now, max_attempts)
         stale = sa.or_(
-            sa.and_(_s.status == "queued", _s.available_at <= now,
+            sa.and_(_s.status == SubmissionStatus.QUEUED, _s.available_at <= now,
                     sa.or_(_s.dispatched_at.is_(None), _s.dispatched_at < now - redispatch_after_s)),
-            sa.and_(_s.status == "running", _s.lease_expires_at < now),
+            sa.and_(_s.status == SubmissionStatus.RUNNING, _s.lease_expires_at < now),
         )
         return list(conn.execute(sa.select(_s.id).where(stale).order_by(_s.created_at)).scalars())
 

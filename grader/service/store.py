@@ -46,9 +46,6 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 #: attempts of one transaction whose connection was lost
 RUN_ATTEMPTS = 8
 
-SUBMISSION_STATUSES = ("queued", "running", "graded", "invalid", "error")
-ACTIVE_STATUSES = ("queued", "running")
-FINAL_STATUSES = ("graded", "invalid", "error")
 ROLES = ("learner", "instructor")
 
 
@@ -88,6 +85,7 @@ submissions = sa.Table(
     sa.Column("filename", sa.String(255), nullable=False),
     sa.Column("notebook", sa.LargeBinary, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
+    #: a :class:`~grader.service.statuses.SubmissionStatus` value ("queued", "running", "graded", …)
     sa.Column("status", sa.String(16), nullable=False),
     #: the Result as JSON (``Result.to_dict()``) once final
     sa.Column("result", sa.Text, nullable=True),
@@ -170,7 +168,10 @@ def _m2_scores(conn: Connection) -> None:
 
 
 def _m3_indexes(conn: Connection) -> None:
-    """One job per identical active submission (a double submit makes one job), and fast claims."""
+    """One job per identical active submission (a double submit makes one job), and fast claims.
+
+    As released: the statuses are spelled out (``ACTIVE_STATUSES``' values), as in the databases it made.
+    """
     conn.execute(
         sa.text(
             "CREATE UNIQUE INDEX ix_submissions_one_active ON submissions (user_id, exercise, sha256) "

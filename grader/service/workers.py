@@ -36,6 +36,7 @@ from grader.errors import UsageError
 from grader.grading.results import Result
 from grader.service import queue
 from grader.service.queue import Job
+from grader.service.statuses import SubmissionStatus
 from grader.service.store import Store, StoreUnavailable, open_store
 from grader.settings import Settings
 
@@ -138,14 +139,14 @@ def process(settings: Settings, store: Store, grade: GradeFunction, job: Job) ->
             error = f"{type(exc).__name__}: {exc}"
     if heartbeat.lost:
         return Processed("lost-lease", None)
-    if result is not None and result.status == "error":
+    if result is not None and result.status == SubmissionStatus.ERROR:
         error = result.message
         log.warning("grading %s (attempt %d) reported an error: %s", job.id, job.attempts, result.message)
     if error is not None:
         status = queue.fail(store, job, owner, max_attempts=settings.max_attempts)
         if status is None:
             return Processed("lost-lease", None)
-        return Processed("dead-lettered" if status == "error" else "retrying", status)
+        return Processed("dead-lettered" if status == SubmissionStatus.ERROR else "retrying", status)
     if result is None or not queue.complete(store, job.id, owner, result):
         return Processed("lost-lease", None)
     return Processed("recorded", result.status)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import threading
 import time
+import typing
 
 import pytest
 import service_fakes
 import sqlalchemy as sa
 
-from grader.grading.results import Result
+from grader.grading.results import Result, ResultStatus
 from grader.service import queue
 from grader.service.accounts import User
+from grader.service.statuses import FINAL_STATUSES, SubmissionStatus
 from grader.service.store import Store, submissions
 
 LEASE_S = 30.0
@@ -255,3 +257,14 @@ def test_needs_dispatch_finds_unsent_and_abandoned_jobs(store: Store, people: di
                      .values(status="running", attempts=1, lease_owner="dead", lease_expires_at=time.time() - 1))
     found = queue.needs_dispatch(store, redispatch_after_s=600, max_attempts=3)
     assert set(found) == {unsent, abandoned}
+
+
+def test_statuses_are_stored_as_the_same_plain_strings(store: Store, people: dict) -> None:
+    """Does the store keep each status as its wire string, and are the final ones exactly a Result's statuses?"""
+    sid = _enqueue(store, people["alice"][0]).id
+    with store.read() as conn:
+        raw = conn.execute(sa.text("SELECT status FROM submissions WHERE id = :id"), {"id": sid}).scalar_one()
+    assert type(raw) is str and raw == "queued"
+    assert [status.value for status in SubmissionStatus] == ["queued", "running", "graded", "invalid", "error"]
+    assert {status.value for status in FINAL_STATUSES} == set(typing.get_args(ResultStatus))
+    assert f"{SubmissionStatus.RUNNING}" == str(SubmissionStatus.RUNNING) == "running"
