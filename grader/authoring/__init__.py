@@ -1,0 +1,46 @@
+"""Exercise authoring: turn ``solutions/NN-slug.ipynb`` into the learner stub ``exercises/NN-slug.ipynb``.
+
+The pipeline for one notebook is a short list of small steps, each testable on one cell:
+
+1. :func:`lint` — refuse a solution that breaks the authoring rules (all problems at once);
+2. :func:`make_exercise` — drop hidden checks, replace solution regions with stubs
+   (:func:`strip_solution`), clear outputs, keep every cell id, stamp the exercise id and
+   put the generated header, "Open in Colab" badge and Colab setup cell on top;
+3. :func:`assign` — do that for every solution and write ``exercises/`` (or, with
+   ``check=True``, only say what is stale).
+
+Modules, one concept each:
+
+- :mod:`~grader.authoring.cells` — cell roles, graded-cell metadata, how messages name a cell;
+- :mod:`~grader.authoring.stubs` — solution markers → learner stubs, near-miss markers;
+- :mod:`~grader.authoring.colab` — the Colab badge URL, the generated header and setup cells;
+- :mod:`~grader.authoring.lint` — the authoring rules;
+- :mod:`~grader.authoring.generate` — :func:`make_exercise`, :func:`assign`, :func:`render_report`.
+
+Imports: :mod:`grader.format`, :mod:`grader.errors` and :mod:`grader.settings` only (the
+grading, book and service layers build on this one, never the reverse). Every tag, marker and
+metadata key is spelled in :mod:`grader.format.markers`. Nothing here prints or exits.
+"""
+
+from grader.authoring.cells import GradedCell, cell_role, exercise_cells, exercise_label, graded_cells
+from grader.authoring.colab import COLAB_SETUP_ID, HEADER_ID, colab_url
+from grader.authoring.generate import AssignReport, assign, make_exercise, render_report
+from grader.authoring.lint import lint
+from grader.authoring.stubs import strip_solution
+
+__all__ = [
+    "COLAB_SETUP_ID",
+    "HEADER_ID",
+    "AssignReport",
+    "GradedCell",
+    "assign",
+    "cell_role",
+    "colab_url",
+    "exercise_cells",
+    "exercise_label",
+    "graded_cells",
+    "lint",
+    "make_exercise",
+    "render_report",
+    "strip_solution",
+]
