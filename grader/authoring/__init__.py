@@ -11,18 +11,19 @@ The pipeline for one notebook is a short list of small steps, each testable on o
 
 Modules, one concept each:
 
-- :mod:`~grader.authoring.cells` — cell roles, graded-cell metadata, how messages name a cell;
 - :mod:`~grader.authoring.stubs` — solution markers → learner stubs, near-miss markers;
 - :mod:`~grader.authoring.colab` — the Colab badge URL, the generated header and setup cells;
 - :mod:`~grader.authoring.lint` — the authoring rules;
 - :mod:`~grader.authoring.generate` — :func:`make_exercise`, :func:`assign`, :func:`render_report`.
 
+What a cell's role is, what a graded cell is and how messages name a cell belong to the
+exercise format, :mod:`grader.format.cells`; every tag, marker and metadata key is spelled in
+:mod:`grader.format.markers`. Nothing here prints or exits.
+
 Imports: :mod:`grader.format`, :mod:`grader.errors` and :mod:`grader.settings` only (the
-grading, book and service layers build on this one, never the reverse). Every tag, marker and
-metadata key is spelled in :mod:`grader.format.markers`. Nothing here prints or exits.
+grading layer builds on this one, never the reverse).
 """
 
-from grader.authoring.cells import GradedCell, cell_role, exercise_cells, exercise_label, graded_cells
 from grader.authoring.colab import COLAB_SETUP_ID, HEADER_ID, colab_url
 from grader.authoring.generate import AssignReport, assign, make_exercise, render_report
 from grader.authoring.lint import lint
@@ -32,13 +33,8 @@ __all__ = [
     "COLAB_SETUP_ID",
     "HEADER_ID",
     "AssignReport",
-    "GradedCell",
     "assign",
-    "cell_role",
     "colab_url",
-    "exercise_cells",
-    "exercise_label",
-    "graded_cells",
     "lint",
     "make_exercise",
     "render_report",

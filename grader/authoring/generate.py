@@ -10,16 +10,15 @@ import copy
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 from nbformat import NotebookNode
 
-from grader.authoring.cells import cell_role, where
 from grader.authoring.colab import RESERVED_IDS, SAFE_NAME, colab_url, header_cell, repository, setup_cell
 from grader.authoring.lint import lint
 from grader.authoring.stubs import has_marker, strip_solution
 from grader.errors import AuthoringError, MarkerError, StaleExercises
 from grader.format import markers
-from grader.format.notebooks import read_notebook, write_notebook
+from grader.format.cells import cell_role, describe_cell
+from grader.format.notebooks import notebook_text, read_notebook, write_notebook
 from grader.settings import Settings
 
 #: cell metadata that changes on every run and must not reach the generated file
@@ -68,7 +67,7 @@ def make_exercise(solution: NotebookNode, *, exercise_id: str, repo_url: str, br
     nb = copy.deepcopy(solution)
     cells = []
     for index, cell in enumerate(nb.cells):
-        learner = _learner_cell(cell, where(index, cell, f"solutions/{exercise_id}.ipynb"))
+        learner = _learner_cell(cell, describe_cell(nb, index, path=f"solutions/{exercise_id}.ipynb", show="id"))
         if learner is not None:
             cells.append(learner)
     nb.cells = [header_cell(exercise_id, url), setup_cell(repo_url, branch), *cells]
@@ -87,11 +86,6 @@ class AssignReport:
     unchanged: tuple[Path, ...] = ()
     removed: tuple[Path, ...] = ()
     checked: bool = False
-
-
-def _exercise_text(nb: NotebookNode) -> str:
-    """The exact text :func:`grader.format.notebooks.write_notebook` writes for ``nb``."""
-    return nbformat.writes(nb) + "\n"
 
 
 def _generate(settings: Settings) -> dict[Path, NotebookNode]:
@@ -143,7 +137,7 @@ def assign(settings: Settings, *, check: bool = False) -> AssignReport:
     unchanged: list[Path] = []
     for target, stub in stubs.items():
         current = target.read_text(encoding="utf-8") if target.is_file() else None
-        (unchanged if current == _exercise_text(stub) else changed).append(target)
+        (unchanged if current == notebook_text(stub) else changed).append(target)
     names = {target.name for target in stubs}
     orphans = sorted(p for p in settings.exercises_dir.glob("*.ipynb") if p.name not in names)
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 from nbformat import NotebookNode
 
-from grader.authoring.cells import GRADED_ID, cell_role, graded_problems, grader_meta, role_tags, where
 from grader.authoring.colab import RESERVED_IDS
 from grader.authoring.stubs import marker_lines, near_misses, python_code, strip_solution
 from grader.errors import AuthoringError, MarkerError
 from grader.format import markers
+from grader.format.cells import GRADED_ID, cell_role, describe_cell, graded_problems, grader_meta, role_tags
 
 _ROLE_CODE_ONLY = (markers.TAG_HIDDEN_CHECK, markers.TAG_EXERCISE, markers.TAG_CHECK)
 
@@ -88,8 +88,7 @@ def _lint_exercise(place: str, cell: NotebookNode, found: _Problems) -> None:
             )
 
 
-def _lint_cell(index: int, cell: NotebookNode, path: str, found: _Problems) -> None:
-    place = where(index, cell, path)
+def _lint_cell(place: str, cell: NotebookNode, found: _Problems) -> None:
     roles = role_tags(cell)
     role = cell_role(cell)
     source = cell.get("source", "")
@@ -110,7 +109,7 @@ def _lint_cell(index: int, cell: NotebookNode, path: str, found: _Problems) -> N
                 marker=True,
             )
     if role in markers.GRADED_TAGS:
-        for message in graded_problems(index, cell, path):
+        for message in graded_problems(cell, place):
             found.add(message)
     if role == markers.TAG_HIDDEN_CHECK and _shows_something(source) is False:
         found.add(
@@ -138,14 +137,15 @@ def lint(nb: NotebookNode, *, path: str) -> None:
     graded_ids: dict[str, list[int]] = defaultdict(list)
     exercise_ids: dict[str, list[int]] = defaultdict(list)
     for index, cell in enumerate(nb.cells):
+        place = describe_cell(nb, index, path=path, show="id")
         cell_id = cell.get("id")
         if not cell_id:
-            found.add(f"{where(index, cell, path)}: the cell has no id; save the notebook with JupyterLab 3+")
+            found.add(f"{place}: the cell has no id; save the notebook with JupyterLab 3+")
         else:
             cell_ids[cell_id].append(index)
             if cell_id in RESERVED_IDS:
-                found.add(f"{where(index, cell, path)}: the id {cell_id!r} is reserved for generated cells")
-        _lint_cell(index, cell, path, found)
+                found.add(f"{place}: the id {cell_id!r} is reserved for generated cells")
+        _lint_cell(place, cell, found)
         value = grader_meta(cell).get(markers.META_ID)
         if isinstance(value, str):
             role = cell_role(cell)

@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 from grader.errors import AuthoringError, LessonFailed, UsageError
 from grader.format import markers
+from grader.format.cells import describe_cell
 from grader.format.notebooks import read_notebook, write_notebook
 from grader.processes import kill_tree
 from grader.settings import Settings
@@ -242,14 +243,6 @@ def _relative(settings: Settings, path: Path) -> str:
         return str(path)
 
 
-def _first_line(source: str) -> str:
-    for line in source.splitlines():
-        if line.strip():
-            text = line.strip()
-            return text if len(text) <= 80 else text[:77] + "..."
-    return "(empty cell)"
-
-
 def _source_cells(executed: NotebookNode) -> list[NotebookNode]:
     """The executed notebook's cells that correspond, in order, to the source notebook's."""
     return [
@@ -257,10 +250,6 @@ def _source_cells(executed: NotebookNode) -> list[NotebookNode]:
         for cell in executed.cells
         if not {_PAPERMILL_INJECTED_TAG, _PAPERMILL_ERROR_TAG} & set(cell.get("metadata", {}).get("tags", []))
     ]
-
-
-def _describe_cell(cells: list[NotebookNode], index: int) -> str:
-    return f"cell {index + 1} of {len(cells)} (`{_first_line(cells[index].source)}`)"
 
 
 def _diagnose(partial: Path, log_text: str) -> str:
@@ -275,7 +264,7 @@ def _diagnose(partial: Path, log_text: str) -> str:
         status = cell.get("metadata", {}).get("papermill", {}).get("status")
         if not errors and status != "failed":
             continue
-        where = _describe_cell(cells, index)
+        where = describe_cell(cells, index, show="line")
         if "CellTimeoutError" in log_text:
             return f"{where} did not finish within the per-cell limit"
         if errors:
@@ -295,7 +284,7 @@ def _running_cell(partial: Path) -> str | None:
     cells = _source_cells(executed)
     for index, cell in enumerate(cells):
         if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
-            return _describe_cell(cells, index)
+            return describe_cell(cells, index, show="line")
     return None
 
 

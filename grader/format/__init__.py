@@ -1,5 +1,8 @@
-"""The exercise-notebook format: the vocabulary (markers, tags, metadata keys), reading and
-writing notebooks, and what a graded cell is.
+"""The exercise-notebook format: what every other layer agrees a notebook is.
+
+- :mod:`~grader.format.markers` — the vocabulary: markers, tags, metadata keys, the check title;
+- :mod:`~grader.format.notebooks` — reading, validating and writing notebook files;
+- :mod:`~grader.format.cells` — cell roles, graded cells (one parser), how messages name a cell.
 
 Imports: nothing of ``grader`` but :mod:`grader.errors`. Every other layer builds on this one.
 """

@@ -45,6 +45,6 @@ PROFILE_PARAMETER = "profile"
 PROFILES = ("smoke", "full")
 DEFAULT_PROFILE = "full"
 
-# --- environment variables (one prefix per package) -------------------------------------
+# --- environment variables ---------------------------------------------------------------
+#: the grader's settings (``GRADER_ROOT``, ...); mlcourse, which never imports the grader, spells its own
 ENV_PREFIX = "GRADER_"
-MLCOURSE_ENV_PREFIX = "MLCOURSE_"

@@ -96,9 +96,14 @@ def read_notebook(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Notebook
     return parse_notebook(path.read_bytes(), name=str(path), max_bytes=max_bytes)
 
 
+def notebook_text(nb: NotebookNode) -> str:
+    """The exact text :func:`write_notebook` writes for ``nb``."""
+    return nbformat.writes(nb) + "\n"
+
+
 def write_notebook(nb: NotebookNode, path: Path) -> None:
     """Write a notebook atomically (never leaves a half-written file behind)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+    tmp.write_text(notebook_text(nb), encoding="utf-8")
     tmp.replace(path)

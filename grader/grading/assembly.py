@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from nbformat import NotebookNode
 
-from grader import authoring
 from grader.errors import InvalidNotebook
 from grader.format import markers
+from grader.format.cells import cell_role, exercise_cells, exercise_label, grader_meta
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,6 @@ class Assembly:
     missing: tuple[str, ...]
 
 
-def _grader_id(cell: NotebookNode) -> object:
-    meta = cell.get("metadata", {}).get(markers.META_GRADER)
-    return meta.get(markers.META_ID) if isinstance(meta, dict) else None
-
-
 def learner_cell(submission: NotebookNode, reference: NotebookNode) -> NotebookNode | None:
     """The submission's code cell that holds the learner's version of ``reference`` (an exercise cell)."""
     code = [cell for cell in submission.cells if cell.get("cell_type") == "code"]
@@ -46,10 +41,10 @@ def learner_cell(submission: NotebookNode, reference: NotebookNode) -> NotebookN
         for cell in code:
             if cell.get("id") == wanted_id:
                 return cell
-    wanted_grader_id = _grader_id(reference)
+    wanted_grader_id = grader_meta(reference).get(markers.META_ID)
     if wanted_grader_id is not None:
         for cell in code:
-            if authoring.cell_role(cell) == markers.TAG_EXERCISE and _grader_id(cell) == wanted_grader_id:
+            if cell_role(cell) == markers.TAG_EXERCISE and grader_meta(cell).get(markers.META_ID) == wanted_grader_id:
                 return cell
     return None
 
@@ -70,9 +65,9 @@ def assemble(template: NotebookNode, submission: NotebookNode, *, name: str, exe
     """
     nb = copy.deepcopy(template)
     matched, missing = [], []
-    for _, cell in authoring.exercise_cells(nb):
+    for _, cell in exercise_cells(nb):
         found = learner_cell(submission, cell)
-        label = authoring.exercise_label(cell)
+        label = exercise_label(cell)
         if found is None:
             missing.append(label)
         else:

@@ -33,6 +33,7 @@ import grader
 from grader import authoring
 from grader.errors import AuthoringError, GraderError, InvalidNotebook, UsageError
 from grader.format import markers
+from grader.format.cells import GradedCell, cell_role, describe_cell, graded_cells
 from grader.format.notebooks import parse_notebook, read_notebook, write_notebook
 from grader.grading.comparison import DEFAULT_TOLERANCE, Tolerance, comparable_lines
 from grader.grading.runner import RunOutcome, run_notebook
@@ -51,7 +52,7 @@ class Bundle:
     #: the solution's cells with stubbed exercise sources and reference outputs on graded cells
     template: NotebookNode
     #: the graded cells (visible and hidden checks), in order
-    checks: tuple[authoring.GradedCell, ...]
+    checks: tuple[GradedCell, ...]
     #: sha256 over the solution file, the grader version and the kernel name
     key: str
     path: Path
@@ -80,10 +81,6 @@ def bundle_key(solution: bytes, *, kernel_name: str, sandboxed: bool = True) -> 
     return digest.hexdigest()
 
 
-def _where(exercise: str, index: int, title: str | None = None) -> str:
-    return f"solutions/{exercise}.ipynb, cell {index + 1}" + (f" ({title})" if title else "")
-
-
 def reference_notebook(solution: NotebookNode) -> NotebookNode:
     """The solution as the reference run executes it: outputs cleared, metadata minimal."""
     nb = copy.deepcopy(solution)
@@ -94,14 +91,15 @@ def reference_notebook(solution: NotebookNode) -> NotebookNode:
     return nb
 
 
-def _check_reference(exercise: str, solution: NotebookNode, checks: list[authoring.GradedCell],
+def _check_reference(exercise: str, solution: NotebookNode, checks: list[GradedCell],
                      outcome: RunOutcome) -> None:
-    titles = {check.index: f"Check {check.check_id}" for check in checks}
+    path = f"solutions/{exercise}.ipynb"
+    graded = {check.index for check in checks}
     for index, cell in enumerate(solution.cells):
         if cell.cell_type != "code":
             continue
         record = outcome.cells.get(index)
-        where = _where(exercise, index, titles.get(index))
+        where = describe_cell(solution, index, path=path, show="check")
         if record is None:
             raise AuthoringError(
                 f"{where}: the reference run never reached this cell "
@@ -119,13 +117,13 @@ def _check_reference(exercise: str, solution: NotebookNode, checks: list[authori
             detail = "the kernel died"
         else:
             detail = f"the runner failed ({record.get('detail', reason)})"
-        what = "the solution fails its own check" if index in titles else "the solution raises here"
+        what = "the solution fails its own check" if index in graded else "the solution raises here"
         raise AuthoringError(f"{where}: {what}: {detail}; fix the solution so that every cell runs cleanly")
     for check in checks:
         outputs = outcome.cells[check.index].get("outputs", [])
         if check.hidden and not comparable_lines(outputs):
             raise AuthoringError(
-                f"{_where(exercise, check.index, f'Check {check.check_id}')}: hidden check prints nothing; "
+                f"{describe_cell(solution, check.index, path=path, show='check')}: hidden check prints nothing; "
                 "hidden checks must print the values they compare, because assert-only checks can be "
                 "defeated by learner code"
             )
@@ -140,9 +138,10 @@ def make_template(exercise: str, solution: NotebookNode, outcome: RunOutcome) ->
     if limits:  # the exercise's own sandbox limits apply when grading too (Bundle.limits)
         template.metadata[markers.META_GRADER][markers.META_LIMITS] = limits
     for index, cell in enumerate(template.cells):
-        role = authoring.cell_role(cell)
+        role = cell_role(cell)
         if role == markers.TAG_EXERCISE:
-            cell.source = authoring.strip_solution(cell.source, where=_where(exercise, index))
+            where = describe_cell(template, index, path=f"solutions/{exercise}.ipynb")
+            cell.source = authoring.strip_solution(cell.source, where=where)
         elif role in markers.GRADED_TAGS:
             outputs = outcome.cells[index].get("outputs", [])
             cell.outputs = [nbformat.from_dict(output) for output in outputs]
@@ -182,7 +181,7 @@ def _load(exercise: str, folder: Path, key: str) -> Bundle | None:
         template = parse_notebook(template_path.read_bytes(), name=str(template_path), max_bytes=1 << 40)
     except (OSError, ValueError, GraderError):
         return None
-    return Bundle(exercise, template, tuple(authoring.graded_cells(template)), key, folder)
+    return Bundle(exercise, template, tuple(graded_cells(template)), key, folder)
 
 
 def build_bundle(settings: Settings, exercise_id: str) -> Bundle:
@@ -215,7 +214,7 @@ def _build(settings: Settings, exercise: str, solution_path: Path, key: str, fol
     except InvalidNotebook as exc:
         raise AuthoringError(str(exc)) from None
     authoring.lint(solution, path=f"solutions/{exercise}.ipynb")
-    checks = authoring.graded_cells(solution)
+    checks = graded_cells(solution)
     outcome = run_notebook(reference_notebook(solution), kernel_name=settings.kernel_name,
                            cell_timeout_s=settings.cell_timeout_s, wall_timeout_s=settings.grading_timeout_s,
                            mode="record",

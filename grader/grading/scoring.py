@@ -21,8 +21,8 @@ from typing import Any
 
 from nbformat import NotebookNode
 
-from grader import authoring
 from grader.format import markers
+from grader.format.cells import GradedCell, cell_label, exercise_cells, exercise_label
 from grader.grading import results
 from grader.grading.results import CheckResult
 from grader.grading.runner import RunOutcome
@@ -52,18 +52,6 @@ class Scored:
         return sum(check.max_points for check in self.checks)
 
 
-def cell_label(nb: NotebookNode, index: int) -> str:
-    """How messages name a cell: ``exercise 0.1``, ``Check 0.2`` or ``cell 5`` (counted from 1)."""
-    cell = nb.cells[index]
-    role = authoring.cell_role(cell)
-    if role == markers.TAG_EXERCISE:
-        return authoring.exercise_label(cell)
-    meta = cell.get("metadata", {}).get(markers.META_GRADER)
-    if role in markers.GRADED_TAGS and isinstance(meta, dict) and meta.get(markers.META_ID):
-        return f"Check {meta[markers.META_ID]}"
-    return f"cell {index + 1}"
-
-
 _UNDEFINED = re.compile(r"name '(\w+)' is not defined")
 
 
@@ -76,7 +64,7 @@ def _defines(source: str, name: str) -> bool:
 
 def _exercise_defining(nb: NotebookNode, before: int, functions: list[str]) -> tuple[int, str] | None:
     """The exercise cell (before ``before``) defining the innermost learner function of a traceback."""
-    exercises = [(i, c) for i, c in authoring.exercise_cells(nb) if i < before]
+    exercises = [(i, c) for i, c in exercise_cells(nb) if i < before]
     for function in reversed(functions):
         for index, cell in reversed(exercises):
             if _defines(cell.source, function):
@@ -88,12 +76,12 @@ def _blamed_exercise(nb: NotebookNode, index: int, record: dict[str, Any], outco
                      limits: Timeouts) -> str | None:
     """The not-run message when a check failed only because an exercise is not done or broke."""
     ename = record.get("ename")
-    exercises = [(i, c) for i, c in authoring.exercise_cells(nb) if i < index]
+    exercises = [(i, c) for i, c in exercise_cells(nb) if i < index]
     failed = [(i, c) for i, c in exercises if outcome.cells.get(i, {}).get("status") == "failed"]
 
     def because(i: int, cell: NotebookNode, default: str) -> str:
         own = outcome.cells.get(i, {})
-        label = authoring.exercise_label(cell)
+        label = exercise_label(cell)
         if own.get("reason") == "timeout":
             return results.not_run_exercise_timed_out(label, limits.cell_timeout_s)
         return results.not_run_exercise_raised(label, own.get("ename") or default)
@@ -102,7 +90,7 @@ def _blamed_exercise(nb: NotebookNode, index: int, record: dict[str, Any], outco
         found = _exercise_defining(nb, index, record.get("functions", []))
         if found is not None:
             cell = nb.cells[found[0]]
-            return results.not_run_exercise_raised(authoring.exercise_label(cell), "NotImplementedError")
+            return results.not_run_exercise_raised(exercise_label(cell), "NotImplementedError")
         stubbed = [(i, c) for i, c in exercises if markers.CODE_STUB in c.source]
         i, cell = (failed or stubbed or exercises)[-1]
         return because(i, cell, "NotImplementedError")
@@ -132,7 +120,7 @@ def _not_reached(nb: NotebookNode, record: dict[str, Any] | None, outcome: RunOu
 
 
 def _verdict(
-    nb: NotebookNode, check: authoring.GradedCell, outcome: RunOutcome, limits: Timeouts, *, withheld: bool = False
+    nb: NotebookNode, check: GradedCell, outcome: RunOutcome, limits: Timeouts, *, withheld: bool = False
 ) -> tuple[CheckResult, bool]:
     """One check's result, and whether it is a grading error.
 
@@ -176,7 +164,7 @@ def _verdict(
     return result("fail", results.not_run_grading_error()), True
 
 
-def score_checks(nb: NotebookNode, checks: tuple[authoring.GradedCell, ...] | list[authoring.GradedCell],
+def score_checks(nb: NotebookNode, checks: tuple[GradedCell, ...] | list[GradedCell],
                  outcome: RunOutcome, limits: Timeouts) -> Scored:
     """The verdict on every graded cell of the notebook that ran (``nb``, as assembled)."""
     first_hidden = min((check.index for check in checks if check.hidden), default=None)

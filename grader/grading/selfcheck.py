@@ -16,9 +16,9 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
-from grader import authoring
 from grader.errors import InvalidNotebook
 from grader.format import markers
+from grader.format.cells import GradedCell, cell_role, graded_cells
 from grader.grading import results
 from grader.grading.assembly import learner_source
 from grader.grading.engine import read_submission
@@ -31,7 +31,7 @@ from grader.settings import Settings
 def self_check_notebook(nb: NotebookNode) -> NotebookNode:
     """The learner's notebook as it is run: hidden checks (if any) dropped, outputs cleared."""
     runnable = copy.deepcopy(nb)
-    runnable.cells = [cell for cell in runnable.cells if authoring.cell_role(cell) != markers.TAG_HIDDEN_CHECK]
+    runnable.cells = [cell for cell in runnable.cells if cell_role(cell) != markers.TAG_HIDDEN_CHECK]
     for cell in runnable.cells:
         cell.source = learner_source(cell)
         if cell.cell_type == "code":
@@ -39,26 +39,9 @@ def self_check_notebook(nb: NotebookNode) -> NotebookNode:
     return runnable
 
 
-def visible_checks(nb: NotebookNode) -> list[authoring.GradedCell]:
+def visible_checks(nb: NotebookNode) -> list[GradedCell]:
     """The ``check`` cells, read leniently: a learner may have touched a title or the metadata."""
-    checks: list[authoring.GradedCell] = []
-    for index, cell in enumerate(nb.cells):
-        if authoring.cell_role(cell) != markers.TAG_CHECK or cell.cell_type != "code":
-            continue
-        meta = cell.metadata.get(markers.META_GRADER)
-        meta = meta if isinstance(meta, dict) else {}
-        first = cell.source.splitlines()[0] if cell.source else ""
-        title = markers.CHECK_TITLE.match(first)
-        check_id = meta.get(markers.META_ID) or (title.group("id") if title else str(len(checks) + 1))
-        points = meta.get(markers.META_POINTS)
-        valid = isinstance(points, (int, float)) and not isinstance(points, bool) and points > 0
-        value = float(points) if valid and isinstance(points, (int, float)) else 1.0  # second test: for mypy
-        checks.append(authoring.GradedCell(
-            index=index, cell_id=str(cell.get("id", "")), check_id=str(check_id),
-            name=title.group("name") if title else first.lstrip("# ").strip() or f"cell {index + 1}",
-            points=value, hidden=False,
-        ))
-    return checks
+    return [check for check in graded_cells(nb, strict=False) if not check.hidden]
 
 
 def check_notebook(settings: Settings, path: Path) -> Result:

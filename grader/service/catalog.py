@@ -8,14 +8,17 @@ time, so a service picks up a new exercise without a restart.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.format import markers
+from nbformat import NotebookNode
+
+from grader.errors import GraderError
+from grader.format.cells import graded_cells
+from grader.format.notebooks import read_notebook
 from grader.grading.bundle import known_exercises
 from grader.settings import Settings
 
@@ -26,49 +29,40 @@ _HEADING = re.compile(r"^#{1,2}\s+(?P<title>\S.*?)\s*$", re.MULTILINE)
 class Exercise:
     id: str
     title: str
-    #: None when the solution cannot be read (the grader will say why when a submission arrives)
+    #: None when the solution cannot be read or its graded cells break the authoring rules (the
+    #: grader will say why when a submission arrives)
     max_points: float | None
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "max_points": self.max_points}
 
 
-def _cells(path: Path) -> list[dict[str, Any]]:
+def _read(path: Path) -> NotebookNode | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    cells = data.get("cells") if isinstance(data, dict) else None
-    return [cell for cell in cells if isinstance(cell, dict)] if isinstance(cells, list) else []
-
-
-def _source(cell: dict[str, Any]) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
+        return read_notebook(path)
+    except GraderError:
+        return None
 
 
 def _title(exercise_path: Path, fallback: str) -> str:
-    for cell in _cells(exercise_path):
-        if cell.get("cell_type") == "markdown":
-            found = _HEADING.search(_source(cell))
+    nb = _read(exercise_path)
+    for cell in nb.cells if nb is not None else []:
+        if cell.cell_type == "markdown":
+            found = _HEADING.search(cell.source)
             if found:
                 return found.group("title")
     return fallback
 
 
 def _max_points(solution_path: Path) -> float | None:
-    cells = _cells(solution_path)
-    if not cells:
+    nb = _read(solution_path)
+    if nb is None or not nb.cells:
         return None
-    total = 0.0
-    for cell in cells:
-        tags = cell.get("metadata", {}).get("tags", [])
-        if any(tag in markers.GRADED_TAGS for tag in tags):
-            meta = cell.get("metadata", {}).get(markers.META_GRADER, {})
-            points = meta.get(markers.META_POINTS) if isinstance(meta, dict) else None
-            if isinstance(points, (int, float)):
-                total += float(points)
-    return total
+    try:
+        checks = graded_cells(nb)
+    except GraderError:  # its graded cells break the authoring rules
+        return None
+    return sum((check.points for check in checks), 0.0)
 
 
 _cache: dict[tuple[str, float, float], Exercise] = {}

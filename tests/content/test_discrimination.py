@@ -23,7 +23,7 @@ from types import ModuleType
 import pytest
 from nbformat import NotebookNode
 
-from grader import authoring
+from grader.format.cells import exercise_cells
 from grader.format.notebooks import read_notebook, write_notebook
 from grader.grading.engine import grade_notebook
 from grader.settings import Settings, load_settings
@@ -63,12 +63,12 @@ def _solution(exercise: str) -> NotebookNode:
 
 def _exercise_ids(nb: NotebookNode) -> dict[str, str]:
     """``metadata.grader.id`` → source of every exercise cell."""
-    return {cell.metadata["grader"]["id"]: cell.source for _, cell in authoring.exercise_cells(nb)}
+    return {cell.metadata["grader"]["id"]: cell.source for _, cell in exercise_cells(nb)}
 
 
 def _with_replacements(solution: NotebookNode, replacements: dict[str, str]) -> NotebookNode:
     nb = copy.deepcopy(solution)
-    for _, cell in authoring.exercise_cells(nb):
+    for _, cell in exercise_cells(nb):
         exercise_id = cell.metadata["grader"]["id"]
         if exercise_id in replacements:
             cell.source = replacements[exercise_id]

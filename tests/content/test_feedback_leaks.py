@@ -14,8 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import authoring
 from grader.format import markers
+from grader.format.cells import exercise_cells
 from grader.grading.engine import grade_notebook
 from grader.grading.results import WITHHELD, render_html, render_json, render_text
 from grader.settings import load_settings
@@ -48,9 +48,9 @@ def test_a_visible_check_after_a_hidden_one_does_not_quote_learner_text(tmp_path
     nb = nbformat.read(REPO / "exercises" / f"{EXERCISE}.ipynb", as_version=4)
     solution = nbformat.read(REPO / "solutions" / f"{EXERCISE}.ipynb", as_version=4)
     answers = {
-        c.metadata[markers.META_GRADER][markers.META_ID]: c.source for _, c in authoring.exercise_cells(solution)
+        c.metadata[markers.META_GRADER][markers.META_ID]: c.source for _, c in exercise_cells(solution)
     }
-    for _, cell in authoring.exercise_cells(nb):
+    for _, cell in exercise_cells(nb):
         exercise_id = cell.metadata[markers.META_GRADER][markers.META_ID]
         cell.source = {"0.1": answers["0.1"] + SPY, "0.2": SMUGGLE}.get(exercise_id, answers[exercise_id])
     path = tmp_path / "spy.ipynb"

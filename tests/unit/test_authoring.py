@@ -22,6 +22,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from grader import authoring, cli
 from grader.errors import AuthoringError, MarkerError, StaleExercises
 from grader.format import markers
+from grader.format.cells import GradedCell, cell_role, exercise_cells, exercise_label, graded_cells
 from grader.format.notebooks import read_notebook, write_notebook
 from grader.settings import load_settings
 
@@ -178,25 +179,25 @@ def test_strip_solution_errors_name_the_line(source: str, line: int, says: str) 
 )
 def test_cell_role_reads_the_tags(tags: list[str], role: str | None) -> None:
     """Is a cell's role its tag, and does a doubly tagged cell take the role that never leaks?"""
-    assert authoring.cell_role(code("x = 1", *tags, cell_id="c")) == role
+    assert cell_role(code("x = 1", *tags, cell_id="c")) == role
 
 
 def test_graded_and_exercise_cells_are_listed_in_order() -> None:
     """Do graded_cells and exercise_cells find the right cells with their ids, names and points?"""
     nb = sample_solution()
-    assert authoring.graded_cells(nb) == [
-        authoring.GradedCell(3, "check-1", "7.1", "double doubles small numbers", 1.0, hidden=False),
-        authoring.GradedCell(4, "hidden-1", "7.2", "double works on large numbers", 2.0, hidden=True),
+    assert graded_cells(nb) == [
+        GradedCell(3, "check-1", "7.1", "double doubles small numbers", 1.0, hidden=False),
+        GradedCell(4, "hidden-1", "7.2", "double works on large numbers", 2.0, hidden=True),
     ]
-    assert [(i, cell.id) for i, cell in authoring.exercise_cells(nb)] == [(2, "ex-1")]
-    assert authoring.exercise_label(nb.cells[2]) == "exercise 7.1"
+    assert [(i, cell.id) for i, cell in exercise_cells(nb)] == [(2, "ex-1")]
+    assert exercise_label(nb.cells[2]) == "exercise 7.1"
 
 
 def test_graded_cells_refuses_a_cell_without_points() -> None:
     """Does graded_cells name the cell whose metadata is incomplete instead of guessing?"""
     nb = new_notebook(cells=[markdown("x", cell_id="a"), check("# Check 7.1: x\nx", points=None, cell_id="c9")])
     with pytest.raises(AuthoringError, match=r"cell 2 \(id 'c9'\).*points"):
-        authoring.graded_cells(nb)
+        graded_cells(nb)
 
 
 # --- make_exercise ----------------------------------------------------------------------
@@ -214,7 +215,7 @@ def test_stub_drops_hidden_checks_and_keeps_every_other_cell_id() -> None:
         "check-1",
         "outro",
     ]
-    assert all(authoring.cell_role(cell) != markers.TAG_HIDDEN_CHECK for cell in out.cells)
+    assert all(cell_role(cell) != markers.TAG_HIDDEN_CHECK for cell in out.cells)
 
 
 @pytest.mark.parametrize("secret", ["TOPSECRET-REGION", "TOPSECRET-SUFFIX", "HIDDENSECRET", "OUTPUTSECRET"])
@@ -370,7 +371,7 @@ def without_id(index: int) -> NotebookNode:
 
 def without_graded() -> NotebookNode:
     nb = sample_solution()
-    nb.cells = [cell for cell in nb.cells if authoring.cell_role(cell) not in markers.GRADED_TAGS]
+    nb.cells = [cell for cell in nb.cells if cell_role(cell) not in markers.GRADED_TAGS]
     return nb
 
 

@@ -8,10 +8,10 @@ import nbformat.v4 as v4
 import pytest
 from nbformat import NotebookNode
 
-from grader import authoring
 from grader.format import markers
+from grader.format.cells import cell_label, graded_cells
 from grader.grading.runner import RunOutcome
-from grader.grading.scoring import Timeouts, cell_label, score_checks
+from grader.grading.scoring import Timeouts, score_checks
 
 LIMITS = Timeouts(cell_timeout_s=30, wall_timeout_s=600)
 SECRET = "AssertionError: expected 0.4375"
@@ -54,7 +54,7 @@ def outcome(*records: dict[str, Any], killed: bool = False, finished: bool = Tru
 
 def verdicts(run: RunOutcome) -> list[tuple[str, float, str]]:
     nb = notebook()
-    scored = score_checks(nb, authoring.graded_cells(nb), run, LIMITS)
+    scored = score_checks(nb, graded_cells(nb), run, LIMITS)
     return [(c.status, c.points, c.message) for c in scored.checks]
 
 
@@ -140,7 +140,7 @@ def test_wall_clock_kill_leaves_the_rest_not_run() -> None:
 def test_missing_records_are_a_grading_error() -> None:
     """With no result file at all, is it the grader's failure (not the learner's zero)?"""
     nb = notebook()
-    scored = score_checks(nb, authoring.graded_cells(nb), outcome(finished=False), LIMITS)
+    scored = score_checks(nb, graded_cells(nb), outcome(finished=False), LIMITS)
     assert scored.grading_error
     assert {c.status for c in scored.checks} == {"not-run"}
     assert all("grading error" in c.message for c in scored.checks)
