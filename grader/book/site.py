@@ -4,14 +4,17 @@ Steps, in order:
 
 1. :func:`grader.book.lessons.run_lessons` brings the executed lesson copies up to date (cached).
 2. :func:`stage` mirrors what the site is made of into ``<build>/site-src``: ``_config.yml``,
-   ``_toc.yml``, ``book/``, ``exercises/`` and the *executed* lessons in place of
+   ``_toc.yml``, ``book/``, ``exercises/``, the site's own static files (``_static/``: Jupyter
+   Book publishes them at ``_static/…``) and the *executed* lessons in place of
    ``notebooks/*.ipynb``. Only files whose bytes changed are rewritten, so Sphinx (which decides
    by modification time) re-reads only the pages that changed. ``solutions/`` and the grading
    bundles are never staged.
 3. Jupyter Book's Sphinx build (execution off, warnings are errors, nit-picky references) runs in
    a subprocess, writing straight into ``settings.site_dir``; its log goes to
    ``<build>/logs/book.log``. When nothing staged changed since the last successful build, this
-   step is skipped.
+   step is skipped. MathJax is not staged: the ``sphinx-mathjax-offline`` extension (named in
+   ``_config.yml``) copies the packaged MathJax into the site's ``_static/mathjax/``, so that
+   maths renders with no CDN (the service's CSP allows scripts from the site only) and offline.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from tqdm import tqdm
@@ -38,9 +42,10 @@ from grader.settings import Settings
 __all__ = ["StageReport", "build_book", "stage", "staged_sources"]
 
 #: bump when staging or build options change, so an old build stamp is not trusted
-BOOK_PIPELINE_VERSION = 1
-#: folders copied to the build source as they are (``notebooks/`` is handled apart)
-STAGED_FOLDERS = ("book", "exercises")
+BOOK_PIPELINE_VERSION = 2
+#: folders copied to the build source as they are (``notebooks/`` is handled apart); ``_static``
+#: holds files the pages use from the site itself (the "Open in Colab" badge)
+STAGED_FOLDERS = ("book", "exercises", "_static")
 ROOT_FILES = ("_config.yml", "_toc.yml")
 #: pages at the repository root (the front page), staged when present
 ROOT_PAGES = ("index.md",)
@@ -181,7 +186,7 @@ def _remove_stale_pages(site: Path, removed: Iterable[str]) -> None:
 
 def _tool_versions() -> dict[str, str]:
     versions = {"pipeline": str(BOOK_PIPELINE_VERSION), "python": sys.version.split()[0]}
-    for dist in ("jupyter-book", "sphinx", "myst-nb", "sphinx-book-theme"):
+    for dist in ("jupyter-book", "sphinx", "myst-nb", "sphinx-book-theme", "sphinx-mathjax-offline"):
         try:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -290,12 +295,32 @@ def build_book(settings: Settings, *, profile: str) -> Path:
     return index
 
 
+def _list_inline_scripts_once() -> None:
+    """Make each inline script appear once per page.
+
+    Sphinx 7 writes twice an inline script that an extension adds once the builder has started
+    (sphinx-doc/sphinx#13402, fixed upstream for Sphinx 8; Jupyter Book 1 needs Sphinx 7): the
+    second copy of sphinx-thebe's ``const THEBE_JS_URL = …`` is a SyntaxError on every page. This
+    is Sphinx's fix: the builder records such a script under ``""``, never ``None``, so the copy
+    it adds again before writing compares equal and is dropped.
+    """
+    from sphinx.builders.html import StandaloneHTMLBuilder
+
+    add_js_file = StandaloneHTMLBuilder.add_js_file
+
+    def add_once(self: StandaloneHTMLBuilder, filename: str | None, **kwargs: Any) -> None:
+        add_js_file(self, filename or "", **kwargs)
+
+    StandaloneHTMLBuilder.add_js_file = add_once  # type: ignore[method-assign]
+
+
 def _sphinx_main(argv: Sequence[str]) -> int:
     """``python -m grader.book.site SOURCE OUTPUT DOCTREES``: one Jupyter Book build (used by build_book)."""
     from jupyter_book.sphinx import build_sphinx
     from sphinx.util.console import nocolor
 
     nocolor()
+    _list_inline_scripts_once()
     source, output, doctrees = (Path(a) for a in argv)
     result = build_sphinx(
         source,
