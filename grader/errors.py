@@ -9,12 +9,26 @@
      ├── BookBuildFailed        6  Jupyter Book reported an error (broken reference, bad toc…)
      ├── StaleExercises         7  exercises/ is not what solutions/ generates
      ├── VerificationFailed     8  an exercise's solution, stub or re-runs do not verify
-     └── SandboxUnavailable    10  no grading sandbox can be built here (see `grader doctor`)
+     ├── SandboxUnavailable    10  no grading sandbox can be built here (see `grader doctor`)
+     ├── StoreUnavailable       1  the service's database does not answer (after retries); the
+     │                             API answers 503 store-unavailable
+     └── SubmissionRefused      1  the service's queue will not take a submission now; the API
+          ├── RateLimited       1  answers 429 rate-limited / 503 queue-full with Retry-After
+          └── QueueFull         1  (``code`` and ``retry_after_s`` say which and when)
 
 Library code raises these; only ``grader.cli`` turns them into messages and exit codes.
 Messages name the place and the fix.
-"""
 
+Verdict exit codes are not errors: ``grader check`` and ``grader grade`` exit with the first
+that applies to the notebooks they graded (:func:`grader.grading.results.exit_code`):
+
+    EXIT_GRADING_ERROR   9  a notebook could not be graded: the grader failed, not the learner
+    EXIT_INVALID         4  a submission is not a gradable notebook (InvalidNotebook's code)
+    EXIT_LOST_POINTS     1  a notebook lost points
+    EXIT_FULL_MARKS      0  every notebook earned full marks
+
+9 is no exception's code: a grading error is a verdict a Result carries, never raised.
+"""
 from __future__ import annotations
 
 
@@ -58,3 +72,34 @@ class VerificationFailed(GraderError):
 
 class SandboxUnavailable(GraderError):
     exit_code = 10
+
+
+class StoreUnavailable(GraderError):
+    """The service's database cannot be reached (after retries); the message names the URL and the fix."""
+
+
+class SubmissionRefused(GraderError):
+    """A submission the service's queue will not take now; ``retry_after_s`` says when to try again."""
+
+    #: the API's error code for it
+    code = "refused"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1.0, retry_after_s)
+
+
+class RateLimited(SubmissionRefused):
+    code = "rate-limited"
+
+
+class QueueFull(SubmissionRefused):
+    code = "queue-full"
+
+
+# --- verdict exit codes (grader check, grader grade) ------------------------------------------
+
+EXIT_FULL_MARKS = 0
+EXIT_LOST_POINTS = 1
+EXIT_INVALID = InvalidNotebook.exit_code  # 4
+EXIT_GRADING_ERROR = 9

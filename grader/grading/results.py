@@ -22,7 +22,8 @@ result        ``graded``, ``invalid`` (the submission is not a gradable notebook
 ============  ===========================================================================
 
 Exit codes (:func:`exit_code`, for ``grader check`` and ``grader grade``), the first that applies:
-9 a grading error, 4 an invalid submission, 1 a notebook lost points, 0 full marks everywhere.
+9 a grading error, 4 an invalid submission, 1 a notebook lost points, 0 full marks everywhere
+(the constants live in :mod:`grader.errors`, with every other exit code).
 """
 
 from __future__ import annotations
@@ -35,16 +36,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from grader.errors import InvalidNotebook
+from grader.errors import EXIT_FULL_MARKS, EXIT_GRADING_ERROR, EXIT_INVALID, EXIT_LOST_POINTS
 
 CheckStatus = Literal["pass", "fail", "not-run"]
 ResultStatus = Literal["graded", "invalid", "error"]
-
-#: exit codes of ``grader check`` / ``grader grade``
-EXIT_FULL_MARKS = 0
-EXIT_LOST_POINTS = 1
-EXIT_INVALID = InvalidNotebook.exit_code  # 4
-EXIT_GRADING_ERROR = 9
 
 _LABELS: dict[str, str] = {"pass": "PASS", "fail": "FAIL", "not-run": "NOT RUN"}
 #: longest exception text or output line quoted in feedback

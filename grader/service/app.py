@@ -62,13 +62,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import grader
-from grader.errors import InvalidNotebook
+from grader.errors import InvalidNotebook, QueueFull, RateLimited, StoreUnavailable
 from grader.format.notebooks import parse_notebook
 from grader.service import accounts, catalog, gradebook, queue
 from grader.service.accounts import User
 from grader.service.dispatch import Sender, engine_for
 from grader.service.statuses import FINAL_STATUSES
-from grader.service.store import Store, StoreUnavailable, open_store, submissions, users
+from grader.service.store import Store, open_store, submissions, users
 from grader.service.workers import EmbeddedWorkers, GradeFunction, load_grade_function
 from grader.settings import Settings
 
@@ -225,9 +225,9 @@ def _accept(state: _State, user: User, *, exercise: str, filename: str, data: by
         enqueued = queue.enqueue(state.store, user_id=user.id, exercise=exercise, filename=filename, notebook=data,
                                  per_minute=state.settings.submissions_per_minute,
                                  max_queued=state.settings.max_queued)
-    except queue.RateLimited as exc:
+    except RateLimited as exc:
         raise ApiError(429, exc.code, str(exc), headers={"Retry-After": str(math.ceil(exc.retry_after_s))}) from None
-    except queue.QueueFull as exc:
+    except QueueFull as exc:
         raise ApiError(503, exc.code, str(exc), headers={"Retry-After": str(math.ceil(exc.retry_after_s))}) from None
     if enqueued.created and state.dispatch is not None:
         try:

@@ -35,30 +35,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from grader.errors import GraderError
+from grader.errors import QueueFull, RateLimited
 from grader.grading.results import Result
 from grader.service.statuses import ACTIVE_STATUSES, FINAL_STATUSES, VERDICTS, SubmissionStatus
 from grader.service.store import Store, submissions, users
 
 _s = submissions.c
-
-
-class SubmissionRefused(GraderError):
-    """A submission the queue will not take now; ``retry_after_s`` says when to try again."""
-
-    code = "refused"
-
-    def __init__(self, message: str, *, retry_after_s: float) -> None:
-        super().__init__(message)
-        self.retry_after_s = max(1.0, retry_after_s)
-
-
-class RateLimited(SubmissionRefused):
-    code = "rate-limited"
-
-
-class QueueFull(SubmissionRefused):
-    code = "queue-full"
 
 
 # --- what the learner reads about a job that is not graded (yet) ------------------------------

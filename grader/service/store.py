@@ -35,7 +35,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from grader.errors import GraderError, UsageError
+from grader.errors import StoreUnavailable, UsageError
 from grader.settings import Settings
 
 T = TypeVar("T")
@@ -47,10 +47,6 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 RUN_ATTEMPTS = 8
 
 ROLES = ("learner", "instructor")
-
-
-class StoreUnavailable(GraderError):
-    """The database cannot be reached (after retries); the message names the URL and the fix."""
 
 
 # --- the current schema (what queries use) ------------------------------------------------

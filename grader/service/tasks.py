@@ -31,9 +31,9 @@ from typing import Any
 
 from celery import Celery
 
-from grader.errors import UsageError
+from grader.errors import StoreUnavailable, UsageError
 from grader.service import queue, workers
-from grader.service.store import Store, StoreUnavailable, open_store
+from grader.service.store import Store, open_store
 from grader.settings import Settings
 
 log = logging.getLogger(__name__)

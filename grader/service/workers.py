@@ -32,12 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from grader.errors import UsageError
+from grader.errors import StoreUnavailable, UsageError
 from grader.grading.results import Result
 from grader.service import queue
 from grader.service.queue import Job
 from grader.service.statuses import SubmissionStatus
-from grader.service.store import Store, StoreUnavailable, open_store
+from grader.service.store import Store, open_store
 from grader.settings import Settings
 
 log = logging.getLogger(__name__)

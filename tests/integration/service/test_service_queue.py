@@ -11,6 +11,7 @@ import pytest
 import service_fakes
 import sqlalchemy as sa
 
+from grader.errors import QueueFull, RateLimited
 from grader.grading.results import Result, ResultStatus
 from grader.service import queue
 from grader.service.accounts import User
@@ -198,7 +199,7 @@ def test_the_rate_limit_counts_a_learners_last_minute(store: Store, people: dict
     for _ in range(submitted):
         try:
             outcomes.append(_enqueue(store, alice, per_minute=limit))
-        except queue.RateLimited as exc:
+        except RateLimited as exc:
             assert f"the limit is {limit}" in str(exc)
             assert 1 <= exc.retry_after_s <= 60
             outcomes.append(None)
@@ -219,7 +220,7 @@ def test_a_full_queue_refuses_new_jobs(store: Store, people: dict) -> None:
     alice = people["alice"][0]
     for _ in range(2):
         _enqueue(store, alice, max_queued=2)
-    with pytest.raises(queue.QueueFull, match="busy") as refused:
+    with pytest.raises(QueueFull, match="busy") as refused:
         _enqueue(store, alice, max_queued=2)
     assert refused.value.retry_after_s >= 1
 
