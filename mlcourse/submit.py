@@ -34,8 +34,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ENV_TOKEN = "MLCOURSE_GRADER_TOKEN"
-ENV_URL = "MLCOURSE_GRADER_URL"
+#: mlcourse's own prefix: it never imports the grader, whose variables are ``GRADER_*``
+ENV_PREFIX = "MLCOURSE_"
+ENV_TOKEN = ENV_PREFIX + "GRADER_TOKEN"
+ENV_URL = ENV_PREFIX + "GRADER_URL"
 #: seconds between status reads while waiting
 POLL_S = 1.0
 #: seconds one HTTP request may take

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
+from grader.format import markers
 from grader.service import accounts
 from grader.service.dispatch import engine_for
 from grader.service.store import database_url, open_store
@@ -48,16 +49,13 @@ class ServiceStarted:
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """``GRADER_*`` variables that make a child process load these same settings."""
-    env = {"GRADER_ROOT": str(settings.root), "GRADER_BUILD_DIR": str(settings.build_dir),
-           "GRADER_DATA_DIR": str(settings.service_dir)}
-    for field in fields(Settings):
-        if field.name in ("root", "build_dir", "data_dir"):
-            continue
-        value = getattr(settings, field.name)
-        if value is not None:
-            env["GRADER_" + field.name.upper()] = str(value)
-    return env
+    """``GRADER_*`` variables that make a child process load these same settings.
+
+    The inverse of :func:`grader.settings.load_settings`; ``data_dir`` is passed resolved (``service_dir``).
+    """
+    paths = {"root": settings.root, "build_dir": settings.build_dir, "data_dir": settings.service_dir}
+    values = {field.name: getattr(settings, field.name) for field in fields(Settings)} | paths
+    return {markers.ENV_PREFIX + name.upper(): str(value) for name, value in values.items() if value is not None}
 
 
 class WorkerProcesses:
