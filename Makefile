@@ -26,7 +26,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 # What the grading sandbox needs from Debian, installed only when missing (root + apt-get).
-SYSTEM_PACKAGES := bubblewrap libseccomp2 chromium
+SYSTEM_PACKAGES := bubblewrap libseccomp2 chromium nginx openssl
 system-packages:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
