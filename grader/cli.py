@@ -29,9 +29,21 @@ def _cmd_lessons(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _warn_if_placeholder(settings: Settings) -> None:
+    """Say so while ``_config.yml`` still names the placeholder repository (badges would open nothing)."""
+    from grader.authoring import colab
+
+    url, _branch = colab.repository(settings)
+    if colab.is_placeholder(url):
+        print(f"warning: _config.yml's repository.url is the placeholder {url}: the Open-in-Colab badges, launch "
+              "buttons and setup cells point nowhere until you set your repository and run `grader assign` "
+              "(README: Your own copy)", file=sys.stderr, flush=True)
+
+
 def _cmd_book(args: argparse.Namespace, settings: Settings) -> int:
     from grader.book import lessons, site
 
+    _warn_if_placeholder(settings)
     # the lessons first, so the report says what was executed and what came from the cache
     print(lessons.render_report(lessons.run_lessons(settings, None, profile=args.profile)), flush=True)
     index = site.build_book(settings, profile=args.profile)
@@ -53,6 +65,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
     from grader import authoring
 
+    _warn_if_placeholder(settings)
     report = authoring.assign(settings, check=args.check)
     print(authoring.render_report(report))
     return 0
@@ -150,6 +163,11 @@ def _cmd_service(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_service_alias(args: argparse.Namespace, settings: Settings) -> int:
+    print("note: `grader service` is an old name of `grader serve`; use `grader serve`", file=sys.stderr, flush=True)
+    return _cmd_service(args, settings)
+
+
 UNSAFE_HELP = "run learner code WITHOUT the sandbox (only for code you trust; every report says so)"
 
 
@@ -183,8 +201,8 @@ def _add_book_commands(sub: Any) -> None:
 
 def _add_grading_commands(sub: Any) -> None:
     """assign, check, grade, verify, doctor: authoring and the grading engine."""
-    p = sub.add_parser("assign", help="generate exercises/ from solutions/")
-    p.add_argument("--check", action="store_true", help="only check that exercises/ is up to date")
+    p = sub.add_parser("assign", help="generate exercises/ from solutions/, and every lesson's Colab setup cell")
+    p.add_argument("--check", action="store_true", help="only check that exercises/ and the setup cells are up to date")
     p.set_defaults(handler=_cmd_assign)
 
     p = sub.add_parser("check", help="self-check a notebook with its visible checks (runs locally, unsandboxed)")
@@ -211,7 +229,7 @@ def _add_grading_commands(sub: Any) -> None:
 
 
 def _add_service_commands(sub: Any) -> None:
-    """serve, users, worker, service: the grader service."""
+    """serve, users, worker: the grader service (and `service`, the old name of `serve`)."""
     p = sub.add_parser("serve", help="serve the course: the built site at /, submissions and grading (make serve)")
     _service_options(p)
     p.add_argument("--static", action="store_true", help="serve only the static site (no grading service)")
@@ -233,9 +251,10 @@ def _add_service_commands(sub: Any) -> None:
     _unsafe_flag(p)
     p.set_defaults(handler=_cmd_worker)
 
-    p = sub.add_parser("service", help="the same as `serve` (site, API, pages and grading workers)")
+    # deprecated: kept working (scripts, bench/b7_burst.py use it) but not listed (no help=)
+    p = sub.add_parser("service", description="An old name of `grader serve`: use that.")
     _service_options(p)
-    p.set_defaults(handler=_cmd_service)
+    p.set_defaults(handler=_cmd_service_alias)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,14 +5,15 @@ The pipeline for one notebook is a short list of small steps, each testable on o
 1. :func:`lint` — refuse a solution that breaks the authoring rules (all problems at once);
 2. :func:`make_exercise` — drop hidden checks, replace solution regions with stubs
    (:func:`strip_solution`), clear outputs, keep every cell id, stamp the exercise id and
-   put the generated header, "Open in Colab" badge and Colab setup cell on top;
-3. :func:`assign` — do that for every solution and write ``exercises/`` (or, with
-   ``check=True``, only say what is stale).
+   put the generated header ("Open in Colab" badge, how to check and submit) and the Colab
+   setup cell under the title and the submit cell at the end;
+3. :func:`assign` — do that for every solution and write ``exercises/``, and give every lesson
+   in ``notebooks/`` the same setup cell (or, with ``check=True``, only say what is stale).
 
 Modules, one concept each:
 
 - :mod:`~grader.authoring.stubs` — solution markers → learner stubs, near-miss markers;
-- :mod:`~grader.authoring.colab` — the Colab badge URL, the generated header and setup cells;
+- :mod:`~grader.authoring.colab` — the Colab badge URL, the generated header, setup and submit cells;
 - :mod:`~grader.authoring.lint` — the authoring rules;
 - :mod:`~grader.authoring.generate` — :func:`make_exercise`, :func:`assign`, :func:`render_report`.
 
@@ -24,14 +25,12 @@ Imports: :mod:`grader.format`, :mod:`grader.errors` and :mod:`grader.settings` o
 grading layer builds on this one, never the reverse).
 """
 
-from grader.authoring.colab import COLAB_SETUP_ID, HEADER_ID, colab_url
+from grader.authoring.colab import colab_url
 from grader.authoring.generate import AssignReport, assign, make_exercise, render_report
 from grader.authoring.lint import lint
 from grader.authoring.stubs import strip_solution
 
 __all__ = [
-    "COLAB_SETUP_ID",
-    "HEADER_ID",
     "AssignReport",
     "assign",
     "colab_url",

@@ -12,7 +12,16 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
-from grader.authoring.colab import RESERVED_IDS, SAFE_NAME, colab_url, header_cell, repository, setup_cell
+from grader.authoring.colab import (
+    SAFE_NAME,
+    colab_url,
+    header_cell,
+    repository,
+    setup_cell,
+    submit_cell,
+    title_end,
+    with_setup_cell,
+)
 from grader.authoring.lint import lint
 from grader.authoring.stubs import has_marker, strip_solution
 from grader.errors import AuthoringError, MarkerError, StaleExercises
@@ -31,7 +40,7 @@ def _learner_cell(cell: NotebookNode, place: str) -> NotebookNode | None:
     cell_id = cell.get("id")
     if not cell_id:
         raise AuthoringError(f"{place}: the cell has no id; save the notebook with Jupyter 4.5+ (JupyterLab 3+)")
-    if cell_id in RESERVED_IDS:
+    if cell_id in markers.GENERATED_IDS:
         raise AuthoringError(f"{place}: the cell id {cell_id!r} is reserved for the generated header; change it")
     role = cell_role(cell)
     if role == markers.TAG_HIDDEN_CHECK:
@@ -53,8 +62,9 @@ def make_exercise(solution: NotebookNode, *, exercise_id: str, repo_url: str, br
 
     Hidden checks are dropped, solution regions become stubs, outputs and execution counts are
     cleared, every remaining cell keeps its nbformat id (grading matches learner cells to the
-    reference by id), ``nb.metadata["grader"]`` records the exercise id, and a header cell (badge,
-    "generated" note) and a Colab-only setup cell are put on top. Equal inputs give equal outputs.
+    reference by id), ``nb.metadata["grader"]`` records the exercise id; under the title go a
+    header cell (badge, how to check and submit) and the Colab-only setup cell, and a submit
+    cell ends the notebook. Equal inputs give equal outputs.
 
     Raises:
         AuthoringError: a cell has no id, uses a reserved id, or a non-exercise cell holds a
@@ -70,7 +80,9 @@ def make_exercise(solution: NotebookNode, *, exercise_id: str, repo_url: str, br
         learner = _learner_cell(cell, describe_cell(nb, index, path=f"solutions/{exercise_id}.ipynb", show="id"))
         if learner is not None:
             cells.append(learner)
-    nb.cells = [header_cell(exercise_id, url), setup_cell(repo_url, branch), *cells]
+    at = title_end(cells)
+    generated = [header_cell(exercise_id, url), setup_cell(repo_url, branch)]
+    nb.cells = [*cells[:at], *generated, *cells[at:], submit_cell(exercise_id)]
     for key in _VOLATILE_NB_META:
         nb.metadata.pop(key, None)
     nb.metadata[markers.META_GRADER] = {markers.META_EXERCISE: exercise_id, markers.META_GENERATED: True}
@@ -108,22 +120,35 @@ def _generate(settings: Settings) -> dict[Path, NotebookNode]:
     return stubs
 
 
+def _lessons(settings: Settings) -> dict[Path, NotebookNode]:
+    """Every lesson notebook with the generated Colab setup cell under its title."""
+    repo_url, branch = repository(settings)
+    return {
+        path: with_setup_cell(read_notebook(path), repo_url, branch)
+        for path in sorted(settings.notebooks_dir.glob("*.ipynb"))
+    }
+
+
+def _why_stale(root: Path, target: Path) -> str:
+    if target.parent.name == "notebooks":
+        return f"  {target.relative_to(root).as_posix()}: its Colab setup cell is missing or out of date"
+    what = "out of date with" if target.is_file() else "missing; generate it from"
+    return f"  {target.relative_to(root).as_posix()}: {what} solutions/{target.name}"
+
+
 def _stale(root: Path, changed: list[Path], orphans: list[Path]) -> StaleExercises:
-    lines = [
-        f"  {t.relative_to(root).as_posix()}: "
-        f"{'out of date with' if t.is_file() else 'missing; generate it from'} solutions/{t.name}"
-        for t in changed
-    ]
+    lines = [_why_stale(root, t) for t in changed]
     lines += [f"  {p.relative_to(root).as_posix()}: has no solutions/{p.name}; remove it" for p in orphans]
     return StaleExercises(
-        "exercises/ is not what solutions/ generates:\n"
+        "exercises/ (or a lesson's setup cell) is not what `grader assign` generates:\n"
         + "\n".join(lines)
-        + "\nrun `grader assign` and commit exercises/"
+        + "\nrun `grader assign` and commit exercises/ and notebooks/"
     )
 
 
 def assign(settings: Settings, *, check: bool = False) -> AssignReport:
-    """Generate ``exercises/<name>.ipynb`` from every ``solutions/<name>.ipynb``.
+    """Generate ``exercises/<name>.ipynb`` from every ``solutions/<name>.ipynb``, and the Colab
+    setup cell of every ``notebooks/<name>.ipynb`` (the rest of a lesson is left as it is).
 
     Files whose content would not change are left alone; exercises without a solution are
     removed. Nothing is written unless every solution passes :func:`lint`.
@@ -132,7 +157,7 @@ def assign(settings: Settings, *, check: bool = False) -> AssignReport:
         AuthoringError / MarkerError: a solution breaks the authoring rules (all files reported).
         StaleExercises: with ``check=True``, when ``exercises/`` differs from what would be generated.
     """
-    stubs = _generate(settings)
+    stubs = {**_generate(settings), **_lessons(settings)}
     changed: list[Path] = []
     unchanged: list[Path] = []
     for target, stub in stubs.items():

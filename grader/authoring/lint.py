@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from nbformat import NotebookNode
 
-from grader.authoring.colab import RESERVED_IDS
 from grader.authoring.stubs import marker_lines, near_misses, python_code, strip_solution
 from grader.errors import AuthoringError, MarkerError
 from grader.format import markers
@@ -143,7 +142,7 @@ def lint(nb: NotebookNode, *, path: str) -> None:
             found.add(f"{place}: the cell has no id; save the notebook with JupyterLab 3+")
         else:
             cell_ids[cell_id].append(index)
-            if cell_id in RESERVED_IDS:
+            if cell_id in markers.GENERATED_IDS:
                 found.add(f"{place}: the id {cell_id!r} is reserved for generated cells")
         _lint_cell(place, cell, found)
         value = grader_meta(cell).get(markers.META_ID)

@@ -18,18 +18,13 @@ a valid executed copy.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import importlib.metadata
-import importlib.util
-import json
 import math
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +34,7 @@ import nbformat
 from nbformat import NotebookNode
 from tqdm import tqdm
 
+from grader.book.cache import KERNEL_NAME, MANIFEST_NAME, Manifest, cache_key, environment_fingerprint, sha256_file
 from grader.errors import AuthoringError, LessonFailed, UsageError
 from grader.format import markers
 from grader.format.cells import describe_cell
@@ -46,21 +42,13 @@ from grader.format.notebooks import read_notebook, write_notebook
 from grader.processes import kill_tree
 from grader.settings import Settings
 
-__all__ = ["LessonRun", "cache_key", "environment_fingerprint", "find_lessons", "render_report", "run_lessons"]
+__all__ = ["MANIFEST_NAME", "LessonRun", "find_lessons", "render_report", "run_lessons"]
 
-#: bump when the executed copies' format changes, so old caches are not trusted
-PIPELINE_VERSION = 1
-#: the kernelspec lessons run under (ipykernel's, found next to the running interpreter)
-KERNEL_NAME = "python3"
-MANIFEST_NAME = "manifest.json"
 FAILED_DIR = "failed"
 LOG_DIR = "logs"
 #: tags papermill adds to the notebooks it writes
 _PAPERMILL_INJECTED_TAG = "injected-parameters"
 _PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
-#: a package whose source is part of every lesson's cache key
-COURSE_PACKAGE = "mlcourse"
-COURSE_DISTRIBUTION = "mlcourse-platform"
 
 Status = Literal["executed", "cached"]
 
@@ -104,53 +92,6 @@ def _select(settings: Settings, names: Sequence[str] | None) -> dict[str, Path]:
     return chosen
 
 
-def _package_dir(settings: Settings) -> Path | None:
-    local = settings.root / COURSE_PACKAGE
-    if (local / "__init__.py").is_file():
-        return local
-    spec = importlib.util.find_spec(COURSE_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _tree_digest(folder: Path | None) -> str:
-    digest = hashlib.sha256()
-    if folder is None:
-        return "absent"
-    for path in sorted(folder.rglob("*")):
-        if not path.is_file() or "__pycache__" in path.parts or path.suffix in {".pyc", ".pyo"}:
-            continue
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
-
-
-def environment_fingerprint(settings: Settings) -> dict[str, str]:
-    """The parts of a lesson's cache key that do not depend on the notebook itself."""
-    try:
-        version = importlib.metadata.version(COURSE_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        version = "not installed"
-    requirements = settings.root / "requirements.txt"
-    return {
-        "pipeline": str(PIPELINE_VERSION),
-        "kernel": KERNEL_NAME,
-        "course_version": version,
-        "mlcourse_source": _tree_digest(_package_dir(settings)),
-        "requirements": hashlib.sha256(requirements.read_bytes()).hexdigest() if requirements.is_file() else "absent",
-    }
-
-
-def cache_key(nb: NotebookNode, *, profile: str, environment: dict[str, str]) -> str:
-    """sha256 over the notebook's cells (type, tags, source), the environment and the profile."""
-    cells = [[cell.cell_type, sorted(cell.get("metadata", {}).get("tags", [])), cell.source] for cell in nb.cells]
-    payload = json.dumps(
-        {"cells": cells, "environment": environment, "profile": profile}, sort_keys=True, ensure_ascii=True
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
 def _check_parameters_cell(nb: NotebookNode, where: str) -> None:
     tagged = [c for c in nb.cells if markers.TAG_PARAMETERS in c.get("metadata", {}).get("tags", [])]
     if not tagged:
@@ -163,74 +104,6 @@ def _check_parameters_cell(nb: NotebookNode, where: str) -> None:
             f"{where}: the {markers.TAG_PARAMETERS!r} tag must be on exactly one code cell "
             f"(found {len(tagged)} tagged cell(s)); papermill injects the profile after it"
         )
-
-
-# --- the manifest ----------------------------------------------------------------------------
-
-
-def _sha256_file(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
-
-
-class _Manifest:
-    """``manifest.json`` beside the executed copies: name → key, executed hash, seconds.
-
-    Updates are read-modify-write under a lock file, so two processes (say, two pytest
-    workers) running lessons of the same profile do not drop each other's entries.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / MANIFEST_NAME
-        self._lock_path = folder / (MANIFEST_NAME + ".lock")
-        self._thread_lock = threading.Lock()
-
-    def read(self) -> dict[str, dict[str, object]]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        lessons = data.get("lessons") if isinstance(data, dict) else None
-        return lessons if isinstance(lessons, dict) else {}
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._thread_lock, open(self._lock_path, "a+b") as handle:
-            try:
-                import fcntl
-            except ImportError:  # pragma: no cover - not POSIX: the thread lock is all we have
-                yield
-                return
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-    def update(self, name: str, entry: dict[str, object] | None) -> None:
-        with self._locked():
-            lessons = self.read()
-            if entry is None:
-                if name not in lessons:
-                    return
-                lessons.pop(name)
-            else:
-                lessons[name] = entry
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(
-                json.dumps({"version": PIPELINE_VERSION, "lessons": dict(sorted(lessons.items()))}, indent=1) + "\n",
-                encoding="utf-8",
-            )
-            tmp.replace(self.path)
-
-    @staticmethod
-    def is_fresh(entry: object, *, key: str, executed: Path) -> bool:
-        if not isinstance(entry, dict) or entry.get("key") != key:
-            return False
-        return entry.get("sha256") is not None and entry.get("sha256") == _sha256_file(executed)
 
 
 # --- running one lesson ------------------------------------------------------------------------
@@ -404,7 +277,7 @@ class _Batch:
     """The stale lessons of one ``run_lessons`` call, executed one by one or in threads, with a progress bar."""
 
     def __init__(self, settings: Settings, selected: dict[str, Path], keys: dict[str, str], profile: str,
-                 manifest: _Manifest) -> None:
+                 manifest: Manifest) -> None:
         self.settings, self.selected, self.keys, self.profile = settings, selected, keys, profile
         self.manifest = manifest
         self.folder = settings.executed_dir / profile
@@ -449,7 +322,7 @@ class _Batch:
             write_notebook(nb, executed)
             (self.folder / FAILED_DIR / f"{name}.ipynb").unlink(missing_ok=True)
             entry: dict[str, object] = {
-                "key": self.keys[name], "sha256": _sha256_file(executed), "seconds": round(seconds, 3)
+                "key": self.keys[name], "sha256": sha256_file(executed), "seconds": round(seconds, 3)
             }
             self.manifest.update(name, entry)
             self.runs[name] = LessonRun(name, self.selected[name], executed, self.profile, "executed", seconds,
@@ -476,7 +349,7 @@ def run_lessons(
         raise UsageError(f"unknown profile {profile!r}; choose one of {', '.join(markers.PROFILES)}")
     selected = _select(settings, names)
     keys = _cache_keys(settings, selected, profile)
-    batch = _Batch(settings, selected, keys, profile, _Manifest(settings.executed_dir / profile))
+    batch = _Batch(settings, selected, keys, profile, Manifest(settings.executed_dir / profile))
     recorded = batch.manifest.read()
     stale: list[str] = []
     for name, source in selected.items():

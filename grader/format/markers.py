@@ -36,6 +36,15 @@ META_LIMITS = "limits"
 #: the first line of every check cell: ``# Check 3.2: the split keeps customers together``
 CHECK_TITLE = re.compile(r"^#\s*Check\s+(?P<id>\d+(?:\.\d+)*)\s*:\s*(?P<name>\S.*?)\s*$")
 
+# --- cells that `grader assign` generates (fixed ids, reserved: solutions may not use them) ----
+#: the note under an exercise's title: "Open in Colab" badge, how to check and submit
+HEADER_ID = "generated-header"
+#: the Colab-only setup cell of every exercise and lesson notebook (installs the course package)
+COLAB_SETUP_ID = "colab-setup"
+#: the last cell of every exercise: ``mlcourse.submit.submit(...)`` (never run by grading or self-check)
+SUBMIT_ID = "submit"
+GENERATED_IDS = (HEADER_ID, COLAB_SETUP_ID, SUBMIT_ID)
+
 # --- Jupyter Book cell tags -------------------------------------------------------------
 #: hides a whole cell on the site (used for papermill's injected parameters cell)
 TAG_REMOVE_CELL = "remove-cell"

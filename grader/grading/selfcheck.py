@@ -29,9 +29,12 @@ from grader.settings import Settings
 
 
 def self_check_notebook(nb: NotebookNode) -> NotebookNode:
-    """The learner's notebook as it is run: hidden checks (if any) dropped, outputs cleared."""
+    """The learner's notebook as it is run: hidden checks (if any) and the submit cell dropped, outputs cleared."""
     runnable = copy.deepcopy(nb)
-    runnable.cells = [cell for cell in runnable.cells if cell_role(cell) != markers.TAG_HIDDEN_CHECK]
+    runnable.cells = [
+        cell for cell in runnable.cells
+        if cell_role(cell) != markers.TAG_HIDDEN_CHECK and cell.get("id") != markers.SUBMIT_ID
+    ]
     for cell in runnable.cells:
         cell.source = learner_source(cell)
         if cell.cell_type == "code":

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from grader import cli
+from grader.authoring import colab
 from grader.format import markers
+from grader.format.notebooks import read_notebook
 from grader.grading import verify
 from grader.settings import load_settings
 
@@ -23,6 +25,25 @@ def test_exercises_are_in_sync(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
     monkeypatch.chdir(REPO)
     code = cli.main(["assign", "--check"])
     assert code == 0, capsys.readouterr().err
+
+
+LEARNER_NOTEBOOKS = sorted(
+    p.relative_to(REPO).as_posix() for folder in ("notebooks", "exercises") for p in (REPO / folder).glob("*.ipynb")
+)
+
+
+@pytest.mark.parametrize("notebook", LEARNER_NOTEBOOKS)
+def test_every_learner_notebook_can_set_itself_up_on_colab(notebook: str) -> None:
+    """Does each lesson and exercise have the generated Colab setup cell under its title, as assign makes it?"""
+    nb = read_notebook(REPO / notebook)
+    ids = [cell.get("id") for cell in nb.cells]
+    assert markers.COLAB_SETUP_ID in ids, f"{notebook}: no Colab setup cell; run `grader assign`"
+    at = ids.index(markers.COLAB_SETUP_ID)
+    assert nb.cells[0].source.startswith("#") and at <= 2, f"{notebook}: the setup cell belongs under the title"
+    repo_url, branch = colab.repository(load_settings(root=REPO))
+    assert nb.cells[at].source == colab.setup_cell(repo_url, branch).source
+    if notebook.startswith("exercises/"):
+        assert ids[-1] == markers.SUBMIT_ID, f"{notebook}: an exercise ends with its submit cell"
 
 
 @pytest.mark.slow

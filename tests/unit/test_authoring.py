@@ -97,6 +97,10 @@ def sample_solution() -> NotebookNode:
     return nb
 
 
+def by_id(nb: NotebookNode, cell_id: str) -> NotebookNode:
+    return next(cell for cell in nb.cells if cell.get("id") == cell_id)
+
+
 def stub_of(nb: NotebookNode) -> NotebookNode:
     return authoring.make_exercise(nb, exercise_id="07-demo", repo_url=REPO_URL, branch="main")
 
@@ -204,16 +208,17 @@ def test_graded_cells_refuses_a_cell_without_points() -> None:
 
 
 def test_stub_drops_hidden_checks_and_keeps_every_other_cell_id() -> None:
-    """Are hidden checks gone, and do the remaining cells keep their ids, in order, after the header?"""
+    """Are hidden checks gone, do the other cells keep their ids and order, with the title first and submit last?"""
     out = stub_of(sample_solution())
     assert [cell.id for cell in out.cells] == [
-        authoring.HEADER_ID,
-        authoring.COLAB_SETUP_ID,
         "intro",
+        markers.HEADER_ID,
+        markers.COLAB_SETUP_ID,
         "params",
         "ex-1",
         "check-1",
         "outro",
+        markers.SUBMIT_ID,
     ]
     assert all(cell_role(cell) != markers.TAG_HIDDEN_CHECK for cell in out.cells)
 
@@ -261,12 +266,12 @@ def test_stub_matches_the_golden_file() -> None:
 
 
 def test_header_cell_links_to_colab_and_says_the_file_is_generated() -> None:
-    """Does the first cell carry the Colab badge for this exercise and say where to edit instead?"""
-    header = stub_of(sample_solution()).cells[0]
+    """Does the header carry the local Colab badge for this exercise and say where to edit instead?"""
+    header = by_id(stub_of(sample_solution()), markers.HEADER_ID)
     assert header.cell_type == "markdown"
     assert f"]({COLAB})" in header.source
-    assert "colab-badge.svg" in header.source
-    assert "solutions/07-demo.ipynb" in header.source
+    assert "colab-badge.svg" in header.source and "https://colab.research.google.com/assets" not in header.source
+    assert "<!-- Generated from solutions/07-demo.ipynb" in header.source  # for authors, invisible to learners
     assert "grader assign" in header.source
 
 
@@ -306,7 +311,7 @@ def _run_setup_cell(monkeypatch: pytest.MonkeyPatch, *, on_colab: bool) -> list[
         monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     else:
         monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-    setup = stub_of(sample_solution()).cells[1]
+    setup = by_id(stub_of(sample_solution()), markers.COLAB_SETUP_ID)
     exec(compile(setup.source, "colab-setup", "exec"), {})
     return calls
 
@@ -320,14 +325,40 @@ def test_setup_cell_installs_the_package_only_on_colab(monkeypatch: pytest.Monke
         "pip",
         "install",
         "--quiet",
-        "git+https://github.com/example-org/example-course.git@main",
+        "mlcourse-platform[colab] @ git+https://github.com/example-org/example-course.git@main",
     ]
+    monkeypatch.delenv("MLCOURSE_SOURCE", raising=False)
     assert _run_setup_cell(monkeypatch, on_colab=True) == [expected]
+
+
+def test_setup_cell_source_can_be_overridden_and_is_hidden_on_the_site(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Does MLCOURSE_SOURCE replace the repository (a mirror, a test clone), and is the cell off the site?"""
+    monkeypatch.setenv("MLCOURSE_SOURCE", "git+file:///tmp/clone@main")
+    [call] = _run_setup_cell(monkeypatch, on_colab=True)
+    assert call[-1] == "mlcourse-platform[colab] @ git+file:///tmp/clone@main"
+    setup = by_id(stub_of(sample_solution()), markers.COLAB_SETUP_ID)
+    assert setup.metadata["tags"] == [markers.TAG_REMOVE_CELL]
+
+
+def test_submit_cell_ends_the_exercise_and_keeps_the_token_out_of_the_notebook() -> None:
+    """Is the last cell a submit() of this exercise whose token is asked for, never written in the notebook?"""
+    last = stub_of(sample_solution()).cells[-1]
+    assert last.id == markers.SUBMIT_ID and last.cell_type == "code"
+    assert 'submit("07-demo", url=GRADER_URL or None, token=token)' in last.source
+    assert "getpass.getpass(" in last.source and "MLCOURSE_GRADER_TOKEN" in last.source
+    form_fields = [line for line in last.source.splitlines() if "# @param" in line]
+    assert form_fields == ['GRADER_URL = ""  # @param {type:"string"}']  # a form field is saved in the notebook
+
+
+def test_placeholder_repository_is_recognised() -> None:
+    """Is the placeholder URL of _config.yml told apart from a real repository?"""
+    assert authoring.colab.is_placeholder("https://github.com/YOUR-GITHUB-USER/YOUR-COURSE-REPO")
+    assert not authoring.colab.is_placeholder(REPO_URL)
 
 
 def test_setup_cell_does_not_touch_torch() -> None:
     """Does the setup cell leave Colab's torch alone (no torch, no upgrade, no shell escape)?"""
-    source = stub_of(sample_solution()).cells[1].source
+    source = by_id(stub_of(sample_solution()), markers.COLAB_SETUP_ID).source
     code_lines = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
     for forbidden in ("torch", "--upgrade", "-U ", "!pip", "--force-reinstall"):
         assert forbidden not in code_lines
@@ -337,7 +368,7 @@ def test_setup_cell_does_not_touch_torch() -> None:
     ("cell", "error"),
     [
         (code(f"x = 1  {SUFFIX}", cell_id="plain"), MarkerError),
-        (code("x = 1", cell_id=authoring.HEADER_ID), AuthoringError),
+        (code("x = 1", cell_id=markers.HEADER_ID), AuthoringError),
     ],
 )
 def test_make_exercise_refuses_what_would_leak_or_clash(cell: NotebookNode, error: type[Exception]) -> None:
@@ -461,7 +492,7 @@ LINT_CASES = [
     ),
     pytest.param(without_id(5), AuthoringError, ["cell 6", "no id"], id="missing-cell-id"),
     pytest.param(
-        with_cell(code("x = 1", cell_id=authoring.COLAB_SETUP_ID)),
+        with_cell(code("x = 1", cell_id=markers.COLAB_SETUP_ID)),
         AuthoringError,
         ["cell 7", "reserved"],
         id="reserved",
@@ -711,4 +742,4 @@ def test_generated_json_is_plain_nbformat(course: Path) -> None:
     authoring.assign(load_settings(course))
     raw = json.loads((course / "exercises" / "07-demo.ipynb").read_text(encoding="utf-8"))
     assert raw["nbformat"] == 4 and raw["nbformat_minor"] >= 5
-    assert [c["id"] for c in raw["cells"]][:2] == [authoring.HEADER_ID, authoring.COLAB_SETUP_ID]
+    assert [c["id"] for c in raw["cells"]][:3] == ["intro", markers.HEADER_ID, markers.COLAB_SETUP_ID]
