@@ -1,4 +1,5 @@
-"""`grader worker` and `grader service` refuse to grade untrusted code without a sandbox."""
+"""`grader worker` and `grader serve` (and its old name, `grader service`) refuse to grade untrusted code without a
+sandbox."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from grader.service.server import settings_env
 @pytest.mark.parametrize("command", [
     ["worker"],
     ["worker", "--celery"],
+    ["serve", "--port", "0", "--workers", "1"],
     ["service", "--port", "0", "--workers", "1"],
 ])
 def test_without_a_sandbox_grading_does_not_start(tmp_path: Path, command: list[str]) -> None:
@@ -27,3 +29,4 @@ def test_without_a_sandbox_grading_does_not_start(tmp_path: Path, command: list[
                           text=True, timeout=60)
     assert done.returncode == SandboxUnavailable.exit_code, done.stderr
     assert "bubblewrap" in done.stderr and "--unsafe-no-sandbox" in done.stderr
+    assert ("use `grader serve`" in done.stderr) == (command[0] == "service")  # the old name still works, and says so

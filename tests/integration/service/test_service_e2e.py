@@ -1,5 +1,5 @@
 """End to end with the real grading engine: the lesson-00 solution gets full marks, its stub gets zero —
-through the API with embedded workers, and through `grader service` started as a learner's instructor would."""
+through the API with embedded workers, and through `grader serve` started as a learner's instructor would."""
 
 from __future__ import annotations
 
@@ -58,11 +58,11 @@ def test_the_solution_gets_full_marks_and_the_stub_zero_through_the_api(tmp_path
 
 
 def test_grader_service_starts_with_an_instructor_token_and_grades(tmp_path: Path) -> None:
-    """Does `grader service` print its URL and a first instructor token, grade via submit(), and stop cleanly?"""
+    """Does `grader serve` print its URL and a first instructor token, grade via submit(), and stop cleanly?"""
     settings = make_settings(tmp_path, grade_function=REAL_GRADE, lease_s=30.0, sandbox=True)
     env = {**os.environ, **settings_env(settings)}
     log = (tmp_path / "service.log").open("w+")
-    process = subprocess.Popen([sys.executable, "-m", "grader", "service", "--port", "0", "--workers", "1"],
+    process = subprocess.Popen([sys.executable, "-m", "grader", "serve", "--port", "0", "--workers", "1"],
                                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     try:
