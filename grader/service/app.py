@@ -63,7 +63,7 @@ from grader.errors import StoreUnavailable
 from grader.service import api, pages
 from grader.service.dispatch import Sender, engine_for
 from grader.service.store import Store, open_store
-from grader.service.web import ApiError, AppState, submission_view, too_large
+from grader.service.web import ApiError, AppState, too_large
 from grader.service.workers import EmbeddedWorkers, GradeFunction, load_grade_function
 from grader.settings import Settings
 
@@ -276,4 +276,4 @@ def _mount_sites(app: FastAPI, settings: Settings) -> None:
             return RedirectResponse("/submit", status_code=307)
 
 
-__all__ = ["ApiError", "create_app", "submission_view"]
+__all__ = ["create_app"]

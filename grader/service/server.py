@@ -73,10 +73,6 @@ class WorkerProcesses:
         return subprocess.Popen([sys.executable, "-m", "grader", "worker", "--concurrency", "1"], env=self._env,
                                 stdin=subprocess.DEVNULL)
 
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in self._processes]
-
     def _supervise(self) -> None:
         while not self._stop.wait(self._restart_delay_s):
             for index, process in enumerate(self._processes):

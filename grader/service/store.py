@@ -46,8 +46,6 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 #: attempts of one transaction whose connection was lost
 RUN_ATTEMPTS = 8
 
-ROLES = ("learner", "instructor")
-
 
 # --- the current schema (what queries use) ------------------------------------------------
 

@@ -63,8 +63,8 @@ def unauthorized() -> ApiError:
                     "gave you (or sign in at /signin)", headers={"WWW-Authenticate": "Bearer"})
 
 
-def not_found(what: str = "submission") -> ApiError:
-    return ApiError(404, "not-found", f"no such {what}; GET /api/submissions lists yours")
+def not_found() -> ApiError:
+    return ApiError(404, "not-found", "no such submission; GET /api/submissions lists yours")
 
 
 def too_large(limit: int) -> ApiError:
