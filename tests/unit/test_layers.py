@@ -86,3 +86,18 @@ def test_no_module_is_too_long_and_every_package_says_what_it_may_import(module:
     if module.endswith("__init__.py") and module != "grader/__init__.py":
         docstring = ast.get_docstring(ast.parse(source)) or ""
         assert "import" in docstring.lower(), f"{module}: say what this layer may import"
+
+
+def test_the_colab_extra_pins_what_requirements_pins_and_never_torch() -> None:
+    """Does the Colab extra install the tested versions of what it lists, and leave Colab's torch alone?"""
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    extra = config["project"]["optional-dependencies"]["colab"]
+    pins = dict(
+        line.split("==", 1)
+        for line in (REPO / "requirements.txt").read_text(encoding="utf-8").splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    assert extra and all("torch" not in requirement.split("==")[0] for requirement in extra)
+    for requirement in extra:
+        name, _, version = requirement.partition("==")
+        assert pins.get(name) == version, f"{requirement}: requirements.txt pins {name}=={pins.get(name)}"
