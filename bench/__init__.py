@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-
 def run_and_record(
     argv: list[str],
     *,

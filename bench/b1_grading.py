@@ -110,32 +110,48 @@ def lesson_sized_solution() -> NotebookNode:
         md("Per-category summaries."),
         _cell("summary = df.groupby('category').agg(mean=('value', 'mean'), n=('value', 'size'))\nsummary.round(3)"),
         _cell(
-            "def standardize(x):\n    \"\"\"(x - mean) / std, with the population std.\"\"\"\n"
+            'def standardize(x):\n    """(x - mean) / std, with the population std."""\n'
             "    # BEGIN SOLUTION\n    x = np.asarray(x, dtype=float)\n    return (x - x.mean()) / x.std()\n"
             "    # END SOLUTION",
-            markers.TAG_EXERCISE, {"id": "1.1"},
+            markers.TAG_EXERCISE,
+            {"id": "1.1"},
         ),
-        _cell("# Check 1.1: standardize centres and scales\nz = standardize([1.0, 2.0, 3.0])\n"
-              "assert abs(z.mean()) < 1e-12 and abs(z.std() - 1) < 1e-12",
-              markers.TAG_CHECK, {"id": "1.1", "points": 1}),
-        _cell("# Check 1.2: standardize on the data\nprint(np.round(standardize(df['value'].to_numpy())[:5], 6))",
-              markers.TAG_HIDDEN_CHECK, {"id": "1.2", "points": 2}),
+        _cell(
+            "# Check 1.1: standardize centres and scales\nz = standardize([1.0, 2.0, 3.0])\n"
+            "assert abs(z.mean()) < 1e-12 and abs(z.std() - 1) < 1e-12",
+            markers.TAG_CHECK,
+            {"id": "1.1", "points": 1},
+        ),
+        _cell(
+            "# Check 1.2: standardize on the data\nprint(np.round(standardize(df['value'].to_numpy())[:5], 6))",
+            markers.TAG_HIDDEN_CHECK,
+            {"id": "1.2", "points": 2},
+        ),
         md("Correlations and rolling means."),
         _cell("df[['value', 'weight']].corr().round(4)"),
         _cell("rolling = df['value'].rolling(500).mean().dropna()\nprint(len(rolling), round(rolling.iloc[-1], 4))"),
         _cell(
-            "def top_categories(frame, k):\n    \"\"\"The k categories with the highest mean value.\"\"\"\n"
+            'def top_categories(frame, k):\n    """The k categories with the highest mean value."""\n'
             "    # BEGIN SOLUTION\n    return frame.groupby('category')['value'].mean().nlargest(k)\n"
             "    # END SOLUTION",
-            markers.TAG_EXERCISE, {"id": "1.2"},
+            markers.TAG_EXERCISE,
+            {"id": "1.2"},
         ),
-        _cell("# Check 1.3: top_categories returns k rows\nassert len(top_categories(df, 3)) == 3",
-              markers.TAG_CHECK, {"id": "1.3", "points": 1}),
-        _cell("# Check 1.4: top_categories on the data\nprint(top_categories(df, 3).round(4))",
-              markers.TAG_HIDDEN_CHECK, {"id": "1.4", "points": 2}),
+        _cell(
+            "# Check 1.3: top_categories returns k rows\nassert len(top_categories(df, 3)) == 3",
+            markers.TAG_CHECK,
+            {"id": "1.3", "points": 1},
+        ),
+        _cell(
+            "# Check 1.4: top_categories on the data\nprint(top_categories(df, 3).round(4))",
+            markers.TAG_HIDDEN_CHECK,
+            {"id": "1.4", "points": 2},
+        ),
         md("A least-squares fit of value on weight."),
-        _cell("X = np.column_stack([np.ones(len(df)), df['weight']])\n"
-              "coef, *_ = np.linalg.lstsq(X, df['value'].to_numpy(), rcond=None)\nprint(np.round(coef, 4))"),
+        _cell(
+            "X = np.column_stack([np.ones(len(df)), df['weight']])\n"
+            "coef, *_ = np.linalg.lstsq(X, df['value'].to_numpy(), rcond=None)\nprint(np.round(coef, 4))"
+        ),
         _cell("pd.Series(coef, index=['intercept', 'slope']).round(4)"),
         md("That is all: the grader compares what the checks print with the reference."),
     ]
@@ -159,8 +175,11 @@ def interleaved(arms: dict[str, Callable[[], object]], repeats: int, console: Co
 
 
 def stats(values: list[float]) -> dict[str, object]:
-    return {"seconds": [round(v, 4) for v in values], "median_s": round(statistics.median(values), 4),
-            "min_s": round(min(values), 4)}
+    return {
+        "seconds": [round(v, 4) for v in values],
+        "median_s": round(statistics.median(values), 4),
+        "min_s": round(min(values), 4),
+    }
 
 
 def run(repeats: int, console: Console) -> dict[str, object]:
@@ -178,8 +197,14 @@ def run(repeats: int, console: Console) -> dict[str, object]:
         scores: list[float] = []
 
         def bare() -> None:
-            papermill.execute_notebook(str(solution_path), str(root / "executed.ipynb"), kernel_name="python3",
-                                       progress_bar=False, log_output=False, cwd=tmp)
+            papermill.execute_notebook(
+                str(solution_path),
+                str(root / "executed.ipynb"),
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+                cwd=tmp,
+            )
 
         def grade() -> None:
             result = grade_notebook(settings, submission)

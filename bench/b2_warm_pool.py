@@ -102,25 +102,39 @@ def light_solution() -> NotebookNode:
         v4.new_markdown_cell("# Word counts\n\nA light exercise used to time the warm pool."),
         _cell("TEXT = 'the cat sat on the mat the end'"),
         _cell(
-            "def count_words(text):\n    \"\"\"A dict of word -> occurrences.\"\"\"\n"
+            'def count_words(text):\n    """A dict of word -> occurrences."""\n'
             "    # BEGIN SOLUTION\n    counts = {}\n    for word in text.split():\n"
             "        counts[word] = counts.get(word, 0) + 1\n    return counts\n    # END SOLUTION",
-            markers.TAG_EXERCISE, {"id": "2.1"},
+            markers.TAG_EXERCISE,
+            {"id": "2.1"},
         ),
-        _cell("# Check 2.1: 'the' appears three times\nassert count_words(TEXT)['the'] == 3",
-              markers.TAG_CHECK, {"id": "2.1", "points": 1}),
-        _cell("# Check 2.2: all counts\nprint(sorted(count_words(TEXT).items()))",
-              markers.TAG_HIDDEN_CHECK, {"id": "2.2", "points": 2}),
         _cell(
-            "def most_common(text, k):\n    \"\"\"The k most frequent words, ties broken alphabetically.\"\"\"\n"
+            "# Check 2.1: 'the' appears three times\nassert count_words(TEXT)['the'] == 3",
+            markers.TAG_CHECK,
+            {"id": "2.1", "points": 1},
+        ),
+        _cell(
+            "# Check 2.2: all counts\nprint(sorted(count_words(TEXT).items()))",
+            markers.TAG_HIDDEN_CHECK,
+            {"id": "2.2", "points": 2},
+        ),
+        _cell(
+            'def most_common(text, k):\n    """The k most frequent words, ties broken alphabetically."""\n'
             "    # BEGIN SOLUTION\n    counts = count_words(text)\n"
             "    return sorted(counts, key=lambda w: (-counts[w], w))[:k]\n    # END SOLUTION",
-            markers.TAG_EXERCISE, {"id": "2.2"},
+            markers.TAG_EXERCISE,
+            {"id": "2.2"},
         ),
-        _cell("# Check 2.3: the most common word\nassert most_common(TEXT, 1) == ['the']",
-              markers.TAG_CHECK, {"id": "2.3", "points": 1}),
-        _cell("# Check 2.4: the top three\nprint(most_common(TEXT, 3))",
-              markers.TAG_HIDDEN_CHECK, {"id": "2.4", "points": 2}),
+        _cell(
+            "# Check 2.3: the most common word\nassert most_common(TEXT, 1) == ['the']",
+            markers.TAG_CHECK,
+            {"id": "2.3", "points": 1},
+        ),
+        _cell(
+            "# Check 2.4: the top three\nprint(most_common(TEXT, 3))",
+            markers.TAG_HIDDEN_CHECK,
+            {"id": "2.4", "points": 2},
+        ),
     ]
     return nb
 
@@ -158,13 +172,20 @@ def isolation_check(settings: Settings) -> dict[str, object]:
         b = _printed(second.run(_probe(INSPECTION), wall_timeout_s=60, mode="record").cells)
         second.close()
     survived = sorted(k for k in ("global", "env", "cwd_file", "tmp_file", "shm_file", "sleepers") if b.get(k))
-    host_sleepers = [p.name for p in Path("/proc").iterdir()
-                     if p.name.isdigit() and _cmdline(p) == b"sleep\x0086399\x00"]
+    host_sleepers = [
+        p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p) == b"sleep\x0086399\x00"
+    ]
     fresh = first.directory != second.directory and not (first.directory and first.directory.exists())
     return {
         "passed": "error" not in b and not survived and not host_sleepers and fresh,
-        "what_a_left": ["global SURVIVOR", "env LEFTOVER_ENV", "file in work dir", "file in /tmp",
-                        "file in /dev/shm", "background process (setsid sleep)"],
+        "what_a_left": [
+            "global SURVIVOR",
+            "env LEFTOVER_ENV",
+            "file in work dir",
+            "file in /tmp",
+            "file in /dev/shm",
+            "background process (setsid sleep)",
+        ],
         "what_b_found": b,
         "survived": survived,
         "a_process_on_host_after_a": host_sleepers,
@@ -180,8 +201,9 @@ def _cmdline(proc: Path) -> bytes:
         return b""
 
 
-def interleaved(arms: dict[str, Callable[[], object]], before: Callable[[], object], repeats: int,
-                console: Console) -> dict[str, list[float]]:
+def interleaved(
+    arms: dict[str, Callable[[], object]], before: Callable[[], object], repeats: int, console: Console
+) -> dict[str, list[float]]:
     """Each arm once per round (order alternating), round 0 untimed; ``before`` runs untimed before each call."""
     times: dict[str, list[float]] = {name: [] for name in arms}
     order = list(arms)
@@ -223,8 +245,7 @@ def run(repeats: int, console: Console) -> dict[str, object]:
                     raise RuntimeError(f"the benchmark submission did not score full marks: {result}")
 
             started_before = pool.started
-            times = interleaved({"cold": lambda: grade(False), "warm": lambda: grade(True)}, settle, repeats,
-                                console)
+            times = interleaved({"cold": lambda: grade(False), "warm": lambda: grade(True)}, settle, repeats, console)
             warm_runs = pool.started - started_before
     cold, hot = times["cold"], times["warm"]
     return {

@@ -53,14 +53,21 @@ def wait_graded(store: Store, ids: list[str], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         with store.read() as conn:
-            rows = conn.execute(sa.select(submissions.c.id, submissions.c.status, submissions.c.score,
-                                          submissions.c.max_score, submissions.c.message)
-                                .where(submissions.c.id.in_(ids))).all()
+            rows = conn.execute(
+                sa.select(
+                    submissions.c.id,
+                    submissions.c.status,
+                    submissions.c.score,
+                    submissions.c.max_score,
+                    submissions.c.message,
+                ).where(submissions.c.id.in_(ids))
+            ).all()
         if all(row.status in ("graded", "invalid", "error") for row in rows) and len(rows) == len(ids):
             bad = [row for row in rows if row.status != "graded" or row.score != row.max_score]
             if bad:
-                raise RuntimeError(f"{len(bad)} submissions not graded with full marks, e.g. {bad[0].status}: "
-                                   f"{bad[0].message}")
+                raise RuntimeError(
+                    f"{len(bad)} submissions not graded with full marks, e.g. {bad[0].status}: {bad[0].message}"
+                )
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"submissions not graded within {timeout_s} s")
@@ -75,15 +82,29 @@ class Pool:
         self.store = open_store(self.settings)
         self.user, _ = accounts.add_user(self.store, "bench")
         env = {**os.environ, **settings_env(self.settings)}
-        self.processes = [subprocess.Popen([sys.executable, "-m", "grader", "worker"], env=env,
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                          for _ in range(count)]
+        self.processes = [
+            subprocess.Popen(
+                [sys.executable, "-m", "grader", "worker"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(count)
+        ]
         self.solution = solution
         self.run(count, timeout_s=600)  # warm-up: one grading per worker
 
     def run(self, jobs: int, timeout_s: float = 1200) -> None:
-        ids = [queue.enqueue(self.store, user_id=self.user.id, exercise=EXERCISE, filename=f"{i}.ipynb",
-                             notebook=variant(self.solution)).id for i in range(jobs)]
+        ids = [
+            queue.enqueue(
+                self.store,
+                user_id=self.user.id,
+                exercise=EXERCISE,
+                filename=f"{i}.ipynb",
+                notebook=variant(self.solution),
+            ).id
+            for i in range(jobs)
+        ]
         wait_graded(self.store, ids, timeout_s)
 
     def close(self) -> None:
@@ -109,6 +130,7 @@ def run(jobs: int, repeats: int, console: Console) -> dict[str, object]:
                     timings.setdefault(count, []).append(time.perf_counter() - started)
                 finally:
                     pool.close()
+
             return timed
 
         timings: dict[int, list[float]] = {}
@@ -124,8 +146,10 @@ def run(jobs: int, repeats: int, console: Console) -> dict[str, object]:
         "interleaved": "alternating order per round; pool start and warm-up untimed",
         "date": datetime.date.today().isoformat(),
         "machine": machine(),
-        "arms": {"1-worker": {**stats(one), "graded_per_s": [round(r, 4) for r in rate_one]},
-                 "2-workers": {**stats(two), "graded_per_s": [round(r, 4) for r in rate_two]}},
+        "arms": {
+            "1-worker": {**stats(one), "graded_per_s": [round(r, 4) for r in rate_one]},
+            "2-workers": {**stats(two), "graded_per_s": [round(r, 4) for r in rate_two]},
+        },
         "throughput_ratio_median": round(statistics.median(rate_two) / statistics.median(rate_one), 3),
         "throughput_ratio_best": round(max(rate_two) / max(rate_one), 3),
         "target_ratio": TARGET_RATIO,
@@ -141,8 +165,10 @@ def render(result: dict[str, object], console: Console) -> None:
         rates: list[float] = data["graded_per_s"]  # type: ignore[assignment]
         table.add_row(name, f"{data['median_s']:.2f}", f"{data['min_s']:.2f}", f"{statistics.median(rates):.3f}")
     console.print(table)
-    console.print(f"throughput 2 workers / 1 worker: median {result['throughput_ratio_median']}×, "
-                  f"best {result['throughput_ratio_best']}× (target ≥ {TARGET_RATIO}×)")
+    console.print(
+        f"throughput 2 workers / 1 worker: median {result['throughput_ratio_median']}×, "
+        f"best {result['throughput_ratio_best']}× (target ≥ {TARGET_RATIO}×)"
+    )
 
 
 def main(argv: list[str]) -> int:

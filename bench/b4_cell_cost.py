@@ -69,6 +69,7 @@ def run(base: int, repeats: int, console: Console) -> dict[str, object]:
                 result = grade_notebook(settings, submissions[name])  # type: ignore[arg-type]
                 if result.score != sizes[name]:
                     raise RuntimeError(f"{name}: expected full marks, got {result.score}: {result.message}")
+
             return arm
 
         times = interleaved({name: grader_arm(name) for name in sizes}, repeats, console)
@@ -101,8 +102,10 @@ def render(result: dict[str, object], console: Console) -> None:
         table.add_row(arm, f"{row['median_s']:.3f}", f"{row['min_s']:.3f}")
     console.print(table)
     met = float(result["per_cell_ms_median"]) <= TARGET_MS  # type: ignore[arg-type]
-    console.print(f"per extra cell: {result['per_cell_ms_median']} ms (medians), {result['per_cell_ms_min']} ms "
-                  f"(mins); target ≤ {TARGET_MS} ms: {'yes' if met else 'NO'}")
+    console.print(
+        f"per extra cell: {result['per_cell_ms_median']} ms (medians), {result['per_cell_ms_min']} ms "
+        f"(mins); target ≤ {TARGET_MS} ms: {'yes' if met else 'NO'}"
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -1,6 +1,6 @@
 """B7: a burst of 200 submissions against the running service: accepted, graded, lost; status-read latency.
 
-``grader service`` is started as an instructor would (a subprocess on 127.0.0.1, a fresh SQLite
+``grader serve`` is started as an instructor would (a subprocess on 127.0.0.1, a fresh SQLite
 store, 2 grading worker processes, the real grade function). 20 learners send 10 copies of the
 lesson-00 solution each, 16 at a time (the default rate limit, 10 a minute, holds). While the
 queue drains, readers poll random accepted submissions' status as the learners' pages do,
@@ -52,15 +52,22 @@ ENV_GRADE_SECONDS = "B7_GRADE_SECONDS"
 def synthetic_grade(settings: Settings, source: bytes, *, exercise: str | None, name: str) -> Result:
     """A grade function that only waits (``--grade-seconds``): full marks on a 1-point exercise."""
     time.sleep(float(os.environ.get(ENV_GRADE_SECONDS, "0")))
-    return Result(exercise=exercise, submission=name, status="graded", score=1.0, max_score=1.0, duration_s=0.0,
-                  device="none")
+    return Result(
+        exercise=exercise, submission=name, status="graded", score=1.0, max_score=1.0, duration_s=0.0, device="none"
+    )
 
 
 def _multipart(exercise: str, content: bytes) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="exercise"\r\n\r\n{exercise}\r\n'
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="exercise"\r\n\r\n{exercise}\r\n'
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="nb.ipynb"\r\n'
-            "Content-Type: application/x-ipynb+json\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+            "Content-Type: application/x-ipynb+json\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
@@ -81,25 +88,30 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def run(submissions: int, learners: int, workers: int, grade_seconds: float | None, timeout_s: float,
-        console: Console) -> dict[str, object]:
+def run(
+    submissions: int, learners: int, workers: int, grade_seconds: float | None, timeout_s: float, console: Console
+) -> dict[str, object]:
     settings = load_settings()
     solution = (settings.solutions_dir / f"{EXERCISE}.ipynb").read_bytes()
     with tempfile.TemporaryDirectory(prefix="b7-") as tmp:
-        overrides: dict[str, object] = {"data_dir": Path(tmp) / "service", "port": 0, "service_workers": workers}
+        overrides: dict[str, object] = {"data_dir": Path(tmp) / "serve", "port": 0, "service_workers": workers}
         if grade_seconds is not None:
             overrides["grade_function"] = "bench.b7_burst:synthetic_grade"
         settings = load_settings(**overrides)
         store = open_store(settings)
         tokens = [accounts.add_user(store, f"learner{i:02d}")[1] for i in range(learners)]
         store.dispose()
-        env = {**os.environ, **settings_env(settings), ENV_GRADE_SECONDS: str(grade_seconds or 0),
-               "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
-                                              os.environ.get("PYTHONPATH", "")])}
+        env = {
+            **os.environ,
+            **settings_env(settings),
+            ENV_GRADE_SECONDS: str(grade_seconds or 0),
+            "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]),
+        }
         log_path = Path(tmp) / "service.log"
         with log_path.open("w") as log:
-            service = subprocess.Popen([sys.executable, "-m", "grader", "service"], env=env, stdout=log,
-                                       stderr=subprocess.STDOUT)
+            service = subprocess.Popen(
+                [sys.executable, "-m", "grader", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
         try:
             deadline = time.monotonic() + 60
             while "Ctrl-C" not in log_path.read_text():
@@ -116,8 +128,9 @@ def run(submissions: int, learners: int, workers: int, grade_seconds: float | No
             service.wait(60)
 
 
-def _burst(base: str, tokens: list[str], instructor: str, solution: bytes, submissions: int, timeout_s: float,
-           console: Console) -> dict[str, object]:
+def _burst(
+    base: str, tokens: list[str], instructor: str, solution: bytes, submissions: int, timeout_s: float, console: Console
+) -> dict[str, object]:
     owners: dict[str, str] = {}
     codes: list[int] = []
     accept_ms: list[float] = []
@@ -182,7 +195,7 @@ def _burst(base: str, tokens: list[str], instructor: str, solution: bytes, submi
     return {
         "benchmark": "B7",
         "what": f"{submissions} submissions from {len(tokens)} learners, 16 concurrent senders, against "
-                "`grader service` on 127.0.0.1 (SQLite store)",
+        "`grader serve` on 127.0.0.1 (SQLite store)",
         "date": datetime.date.today().isoformat(),
         "machine": machine(),
         "sent": submissions,
@@ -196,7 +209,8 @@ def _burst(base: str, tokens: list[str], instructor: str, solution: bytes, submi
         "graded_per_s": round(full_marks / drained_s, 3) if drained_s else None,
         "accept_ms": {"p50": round(statistics.median(accept_ms), 2), "p99": round(_percentile(accept_ms, 0.99), 2)},
         "status_reads": {
-            "count": len(reads_ms), "errors": len(read_errors),
+            "count": len(reads_ms),
+            "errors": len(read_errors),
             "p50_ms": round(statistics.median(reads_ms), 2) if reads_ms else None,
             "p95_ms": round(_percentile(reads_ms, 0.95), 2) if reads_ms else None,
             "p99_ms": round(_percentile(reads_ms, 0.99), 2) if reads_ms else None,
@@ -221,8 +235,10 @@ def render(result: dict[str, object], console: Console) -> None:
         ("graded per second", str(result["graded_per_s"])),
         ("accept latency p50 / p99", f"{accept['p50']} ms / {accept['p99']} ms"),
         ("status reads (errors)", f"{reads['count']} ({reads['errors']})"),
-        ("status read p50 / p95 / p99 / max",
-         f"{reads['p50_ms']} / {reads['p95_ms']} / {reads['p99_ms']} / {reads['max_ms']} ms"),
+        (
+            "status read p50 / p95 / p99 / max",
+            f"{reads['p50_ms']} / {reads['p95_ms']} / {reads['p99_ms']} / {reads['max_ms']} ms",
+        ),
         ("target", f"0 lost; p99 ≤ {result['target_p99_ms']} ms"),
     ]
     for name, value in rows:
@@ -235,8 +251,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--submissions", type=int, default=200)
     parser.add_argument("--learners", type=int, default=20, help="10 submissions each stays within the rate limit")
     parser.add_argument("--workers", type=int, default=2, help="grading worker processes (default 2)")
-    parser.add_argument("--grade-seconds", type=float, default=None,
-                        help="replace real grading with a sleep of this many seconds (service machinery only)")
+    parser.add_argument(
+        "--grade-seconds",
+        type=float,
+        default=None,
+        help="replace real grading with a sleep of this many seconds (service machinery only)",
+    )
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the queue to drain")
     args, _ = parser.parse_known_args(argv)
     console = Console(stderr=True)

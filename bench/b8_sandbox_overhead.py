@@ -61,8 +61,9 @@ def run(repeats: int, console: Console) -> dict[str, object]:
 
             return grade
 
-        times = interleaved({"unsandboxed": arm("unsandboxed", unsandboxed), "sandboxed": arm("sandboxed", sandboxed)},
-                            repeats, console)
+        times = interleaved(
+            {"unsandboxed": arm("unsandboxed", unsandboxed), "sandboxed": arm("sandboxed", sandboxed)}, repeats, console
+        )
     bare, boxed = times["unsandboxed"], times["sandboxed"]
     return {
         "benchmark": "B8",

@@ -35,9 +35,13 @@ def _warn_if_placeholder(settings: Settings) -> None:
 
     url, _branch = colab.repository(settings)
     if colab.is_placeholder(url):
-        print(f"warning: _config.yml's repository.url is the placeholder {url}: the Open-in-Colab badges, launch "
-              "buttons and setup cells point nowhere until you set your repository and run `grader assign` "
-              "(README: Your own copy)", file=sys.stderr, flush=True)
+        print(
+            f"warning: _config.yml's repository.url is the placeholder {url}: the Open-in-Colab badges, launch "
+            "buttons and setup cells point nowhere until you set your repository and run `grader assign` "
+            "(README: Your own copy)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _cmd_book(args: argparse.Namespace, settings: Settings) -> int:
@@ -179,8 +183,12 @@ def _service_options(p: argparse.ArgumentParser) -> None:
     """Where the service listens and how many grading workers it starts."""
     p.add_argument("--port", type=int, default=None, help="port (default 8000, or GRADER_PORT; 0: any free one)")
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="grading worker processes (default GRADER_SERVICE_WORKERS, 2; 0 with a Celery broker)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="grading worker processes (default GRADER_SERVICE_WORKERS, 2; 0 with a Celery broker)",
+    )
     _unsafe_flag(p)
 
 

@@ -29,6 +29,7 @@ that applies to the notebooks they graded (:func:`grader.grading.results.exit_co
 
 9 is no exception's code: a grading error is a verdict a Result carries, never raised.
 """
+
 from __future__ import annotations
 
 

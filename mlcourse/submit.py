@@ -50,8 +50,9 @@ __all__ = ["SubmitError", "current_notebook", "render_text", "submit"]
 class SubmitError(Exception):
     """The grader refused the submission or could not be reached; the message says what to do."""
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
-                 retry_after_s: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str | None = None, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.retry_after_s = status, code, retry_after_s
 
@@ -98,8 +99,10 @@ def current_notebook(notebook: str | os.PathLike[str] | None = None) -> tuple[by
     session = _session_path()
     if session is not None and session.is_file():
         return session.read_bytes(), session.name
-    raise SubmitError("cannot tell which notebook this is (not Colab, no VS Code or Jupyter session path); "
-                      "save it and call submit(..., notebook='path/to/your_notebook.ipynb')")
+    raise SubmitError(
+        "cannot tell which notebook this is (not Colab, no VS Code or Jupyter session path); "
+        "save it and call submit(..., notebook='path/to/your_notebook.ipynb')"
+    )
 
 
 # --- HTTP with the standard library ------------------------------------------------------------
@@ -121,8 +124,12 @@ def _request(url: str, token: str, *, data: bytes | None = None, content_type: s
         except (ValueError, KeyError, TypeError):
             message, code = f"the grader answered {exc.code} {exc.reason}", None
         retry = exc.headers.get("Retry-After")
-        raise SubmitError(f"{message} (HTTP {exc.code})", status=exc.code, code=code,
-                          retry_after_s=float(retry) if retry and retry.isdigit() else None) from None
+        raise SubmitError(
+            f"{message} (HTTP {exc.code})",
+            status=exc.code,
+            code=code,
+            retry_after_s=float(retry) if retry and retry.isdigit() else None,
+        ) from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         reason = getattr(exc, "reason", exc)
         raise SubmitError(f"cannot reach the grader at {url} ({reason}); check the url= you were given") from None
@@ -134,8 +141,12 @@ def _multipart(fields: dict[str, str], filename: str, content: bytes) -> tuple[b
     for name, value in fields.items():
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
     safe_name = filename.replace('"', "").replace("\r", "").replace("\n", "")
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{safe_name}"\r\n'
-                 "Content-Type: application/x-ipynb+json\r\n\r\n".encode() + content + b"\r\n")
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{safe_name}"\r\n'
+        "Content-Type: application/x-ipynb+json\r\n\r\n".encode()
+        + content
+        + b"\r\n"
+    )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
@@ -195,8 +206,9 @@ def render_html(result: dict[str, Any]) -> str:
     if result.get("message"):
         parts.append(f"<p><code>{e(str(result['message']))}</code></p>")
     if rows:
-        parts.append("<table><tr><th>verdict</th><th>check</th><th>points</th><th>message</th></tr>"
-                     + "".join(rows) + "</table>")
+        parts.append(
+            "<table><tr><th>verdict</th><th>check</th><th>points</th><th>message</th></tr>" + "".join(rows) + "</table>"
+        )
     return "\n".join(parts)
 
 
@@ -216,9 +228,16 @@ def _show(result: dict[str, Any]) -> None:
 # --- submit --------------------------------------------------------------------------------------
 
 
-def submit(exercise: str, *, token: str | None = None, url: str | None = None,
-           notebook: str | os.PathLike[str] | None = None, timeout_s: float = 300.0, show: bool = True,
-           progress: bool = True) -> dict[str, Any]:
+def submit(
+    exercise: str,
+    *,
+    token: str | None = None,
+    url: str | None = None,
+    notebook: str | os.PathLike[str] | None = None,
+    timeout_s: float = 300.0,
+    show: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Send a notebook for grading, wait for the grade, show the feedback and return it.
 
     Raises:
@@ -253,8 +272,10 @@ def submit(exercise: str, *, token: str | None = None, url: str | None = None,
                 bar.set_description_str(f"{exercise}: {result.get('status')}{note}")
                 bar.update(0)
             if time.monotonic() > deadline:
-                raise TimeoutError(f"not graded within {timeout_s:g} s; the grade will still arrive: see "
-                                   f"{base}/submissions/{accepted['id']}")
+                raise TimeoutError(
+                    f"not graded within {timeout_s:g} s; the grade will still arrive: see "
+                    f"{base}/submissions/{accepted['id']}"
+                )
             time.sleep(POLL_S)
     finally:
         if bar is not None:

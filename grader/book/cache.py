@@ -83,8 +83,6 @@ def cache_key(nb: NotebookNode, *, profile: str, environment: dict[str, str]) ->
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-
-
 def sha256_file(path: Path) -> str | None:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()

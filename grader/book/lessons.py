@@ -233,8 +233,9 @@ def _execute(settings: Settings, name: str, source: Path, profile: str) -> tuple
     return None, _failure(settings, name, source, profile, partial, log_path, timed_out=timed_out)
 
 
-def _failure(settings: Settings, name: str, source: Path, profile: str, partial: Path, log_path: Path, *,
-             timed_out: bool) -> str:
+def _failure(
+    settings: Settings, name: str, source: Path, profile: str, partial: Path, log_path: Path, *, timed_out: bool
+) -> str:
     """Why a lesson failed, naming the cell; its partial output is kept under ``failed/``."""
     log_text = log_path.read_text(encoding="utf-8", errors="replace")
     where = _relative(settings, source)
@@ -276,8 +277,9 @@ def _cache_keys(settings: Settings, selected: dict[str, Path], profile: str) -> 
 class _Batch:
     """The stale lessons of one ``run_lessons`` call, executed one by one or in threads, with a progress bar."""
 
-    def __init__(self, settings: Settings, selected: dict[str, Path], keys: dict[str, str], profile: str,
-                 manifest: Manifest) -> None:
+    def __init__(
+        self, settings: Settings, selected: dict[str, Path], keys: dict[str, str], profile: str, manifest: Manifest
+    ) -> None:
         self.settings, self.selected, self.keys, self.profile = settings, selected, keys, profile
         self.manifest = manifest
         self.folder = settings.executed_dir / profile
@@ -289,8 +291,9 @@ class _Batch:
 
     def run(self, stale: list[str]) -> None:
         jobs = max(1, min(self.settings.lesson_jobs, len(stale) or 1))
-        with tqdm(total=len(stale), desc=f"lessons ({self.profile})", unit="nb", file=sys.stderr, disable=None,
-                  leave=False) as self._bar:
+        with tqdm(
+            total=len(stale), desc=f"lessons ({self.profile})", unit="nb", file=sys.stderr, disable=None, leave=False
+        ) as self._bar:
             if jobs == 1:
                 for name in stale:
                     self.one(name)
@@ -322,11 +325,14 @@ class _Batch:
             write_notebook(nb, executed)
             (self.folder / FAILED_DIR / f"{name}.ipynb").unlink(missing_ok=True)
             entry: dict[str, object] = {
-                "key": self.keys[name], "sha256": sha256_file(executed), "seconds": round(seconds, 3)
+                "key": self.keys[name],
+                "sha256": sha256_file(executed),
+                "seconds": round(seconds, 3),
             }
             self.manifest.update(name, entry)
-            self.runs[name] = LessonRun(name, self.selected[name], executed, self.profile, "executed", seconds,
-                                        self.keys[name])
+            self.runs[name] = LessonRun(
+                name, self.selected[name], executed, self.profile, "executed", seconds, self.keys[name]
+            )
         self._show(name, done=True)
 
 

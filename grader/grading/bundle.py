@@ -91,8 +91,7 @@ def reference_notebook(solution: NotebookNode) -> NotebookNode:
     return nb
 
 
-def _check_reference(exercise: str, solution: NotebookNode, checks: list[GradedCell],
-                     outcome: RunOutcome) -> None:
+def _check_reference(exercise: str, solution: NotebookNode, checks: list[GradedCell], outcome: RunOutcome) -> None:
     path = f"solutions/{exercise}.ipynb"
     graded = {check.index for check in checks}
     for index, cell in enumerate(solution.cells):
@@ -215,10 +214,14 @@ def _build(settings: Settings, exercise: str, solution_path: Path, key: str, fol
         raise AuthoringError(str(exc)) from None
     authoring.lint(solution, path=f"solutions/{exercise}.ipynb")
     checks = graded_cells(solution)
-    outcome = run_notebook(reference_notebook(solution), kernel_name=settings.kernel_name,
-                           cell_timeout_s=settings.cell_timeout_s, wall_timeout_s=settings.grading_timeout_s,
-                           mode="record",
-                           sandbox=ResourceLimits.for_notebook(solution) if settings.sandbox else None)
+    outcome = run_notebook(
+        reference_notebook(solution),
+        kernel_name=settings.kernel_name,
+        cell_timeout_s=settings.cell_timeout_s,
+        wall_timeout_s=settings.grading_timeout_s,
+        mode="record",
+        sandbox=ResourceLimits.for_notebook(solution) if settings.sandbox else None,
+    )
     if not outcome.cells and not outcome.killed:
         raise AuthoringError(
             f"solutions/{exercise}.ipynb: the reference run produced no results "
@@ -234,8 +237,13 @@ def _build(settings: Settings, exercise: str, solution_path: Path, key: str, fol
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{exercise}-", dir=folder.parent))
     write_notebook(template, staging / TEMPLATE_NAME)
-    meta = {"key": key, "exercise": exercise, "grader": grader.__version__, "kernel": settings.kernel_name,
-            "device": outcome.device}
+    meta = {
+        "key": key,
+        "exercise": exercise,
+        "grader": grader.__version__,
+        "kernel": settings.kernel_name,
+        "device": outcome.device,
+    }
     (staging / META_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     if folder.exists():
         shutil.rmtree(folder)

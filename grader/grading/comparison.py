@@ -118,8 +118,7 @@ def lines_match(expected: str, actual: str, tolerance: Tolerance = DEFAULT_TOLER
     if expected_parts != actual_parts:
         return False
     return all(
-        _numbers_close(e, a, tolerance)
-        for e, a in zip(_NUMBER.findall(expected), _NUMBER.findall(actual), strict=True)
+        _numbers_close(e, a, tolerance) for e, a in zip(_NUMBER.findall(expected), _NUMBER.findall(actual), strict=True)
     )
 
 
@@ -150,6 +149,4 @@ def compare_outputs(
     sanitizers: tuple[Sanitizer, ...] = DEFAULT_SANITIZERS,
 ) -> str | None:
     """Compare two cells' outputs; ``None`` when they match, else the first difference."""
-    return describe_difference(
-        comparable_lines(expected, sanitizers), comparable_lines(actual, sanitizers), tolerance
-    )
+    return describe_difference(comparable_lines(expected, sanitizers), comparable_lines(actual, sanitizers), tolerance)

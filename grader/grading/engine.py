@@ -76,8 +76,7 @@ def resolve_exercise(settings: Settings, nb: NotebookNode, exercise: str | None,
     return exercise
 
 
-def run_assembled(settings: Settings, nb: NotebookNode, bundle: Bundle, *,
-                  pool: WarmPool | None = None) -> RunOutcome:
+def run_assembled(settings: Settings, nb: NotebookNode, bundle: Bundle, *, pool: WarmPool | None = None) -> RunOutcome:
     """Execute the assembled notebook in a fresh grading kernel, comparing graded outputs.
 
     With ``pool``, the kernel is a warm one from the pool (used once) when the pool serves this
@@ -87,17 +86,28 @@ def run_assembled(settings: Settings, nb: NotebookNode, bundle: Bundle, *,
     limits = bundle.limits if settings.sandbox else None
     runner = pool.acquire() if pool is not None and pool.serves(settings, limits) else None
     if runner is not None:
-        outcome = runner.run(nb, wall_timeout_s=settings.grading_timeout_s, mode="compare",
-                             tolerance=bundle.tolerance)
+        outcome = runner.run(nb, wall_timeout_s=settings.grading_timeout_s, mode="compare", tolerance=bundle.tolerance)
         if outcome.cells or outcome.finished or outcome.killed:
             return outcome
-    return run_notebook(nb, kernel_name=settings.kernel_name, cell_timeout_s=settings.cell_timeout_s,
-                        wall_timeout_s=settings.grading_timeout_s, mode="compare", tolerance=bundle.tolerance,
-                        sandbox=limits)
+    return run_notebook(
+        nb,
+        kernel_name=settings.kernel_name,
+        cell_timeout_s=settings.cell_timeout_s,
+        wall_timeout_s=settings.grading_timeout_s,
+        mode="compare",
+        tolerance=bundle.tolerance,
+        sandbox=limits,
+    )
 
 
-def grade_notebook(settings: Settings, source: Path | bytes, *, exercise: str | None = None,
-                   name: str | None = None, pool: WarmPool | None = None) -> Result:
+def grade_notebook(
+    settings: Settings,
+    source: Path | bytes,
+    *,
+    exercise: str | None = None,
+    name: str | None = None,
+    pool: WarmPool | None = None,
+) -> Result:
     """Grade one submission against its exercise's visible and hidden checks.
 
     ``name`` is how messages refer to the submission (default: the path, or "submission").
@@ -138,16 +148,19 @@ def grade_notebook(settings: Settings, source: Path | bytes, *, exercise: str | 
     )
 
 
-def grade_submissions(settings: Settings, paths: Sequence[Path], *, exercise: str | None = None,
-                      jobs: int = 1) -> list[Result]:
+def grade_submissions(
+    settings: Settings, paths: Sequence[Path], *, exercise: str | None = None, jobs: int = 1
+) -> list[Result]:
     """Grade many submissions, ``jobs`` at a time (a progress bar on stderr); results in input order.
 
     Each submission gets its own fresh kernel; nothing is shared between them but the bundle.
     """
     from tqdm import tqdm
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
-            tqdm(total=len(paths), desc="grading", unit="nb", disable=True if len(paths) < 2 else None) as bar:
+    with (
+        ThreadPoolExecutor(max_workers=max(1, jobs)) as pool,
+        tqdm(total=len(paths), desc="grading", unit="nb", disable=True if len(paths) < 2 else None) as bar,
+    ):
         futures = [pool.submit(grade_notebook, settings, path, exercise=exercise) for path in paths]
         for _ in as_completed(futures):
             bar.update(1)

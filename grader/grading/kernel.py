@@ -124,11 +124,16 @@ class SandboxedKernel(GradingKernel):
         class _OnlySandbox(KernelSpecManager):
             def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
                 # interrupts travel as messages: a signal to the launcher would not reach the kernel
-                return KernelSpec(argv=job.kernel_argv(), display_name="Python (grading sandbox)", language="python",
-                                  interrupt_mode="message")
+                return KernelSpec(
+                    argv=job.kernel_argv(),
+                    display_name="Python (grading sandbox)",
+                    language="python",
+                    interrupt_mode="message",
+                )
 
-        self.km = KernelManager(kernel_name="grader-sandbox", kernel_spec_manager=_OnlySandbox(),
-                                transport="ipc", ip=str(job.ipc_prefix))
+        self.km = KernelManager(
+            kernel_name="grader-sandbox", kernel_spec_manager=_OnlySandbox(), transport="ipc", ip=str(job.ipc_prefix)
+        )
         self.km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(job.directory))
         self.kc = self.km.client(context=_bounded_context())
         self.kc.start_channels()
@@ -175,8 +180,7 @@ def _bounded_context() -> Any:
 
 def query_device(kernel: GradingKernel, timeout: float = 2.0) -> str:
     """The device torch would use in the kernel (a GPU's name, or ``cpu``), asked without running learner code."""
-    msg_id = kernel.kc.execute("", silent=True, store_history=False,
-                               user_expressions={"device": _DEVICE_EXPRESSION})
+    msg_id = kernel.kc.execute("", silent=True, store_history=False, user_expressions={"device": _DEVICE_EXPRESSION})
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -65,6 +65,8 @@ from grader.grading.sanitize import DEFAULT_SANITIZERS
 MODES = ("compare", "record", "run")
 _FRAME = re.compile(r", in ([A-Za-z_]\w*)\(")
 _ANSI = DEFAULT_SANITIZERS[0]
+
+
 class CellNotRun(Exception):
     """The cell was not sent to the kernel (it had died or been stopped earlier)."""
 
@@ -73,16 +75,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("grader", "course grader")
     group.addoption("--grader-result", default=None, help="append one JSON line per cell to this file")
     group.addoption("--grader-workdir", default=None, help="the kernel's working directory")
-    group.addoption("--grader-mode", choices=MODES, default="compare",
-                    help="compare graded outputs with the notebook's; record them; or only run")
-    group.addoption("--grader-sandbox", default=None,
-                    help="start the kernel in the grading sandbox (JSON from grader.sandbox.SandboxJob.spec)")
-    group.addoption("--grader-max-output-mb", type=float, default=MAX_OUTPUT_MB,
-                    help="output the whole notebook may produce before its kernel is stopped")
+    group.addoption(
+        "--grader-mode",
+        choices=MODES,
+        default="compare",
+        help="compare graded outputs with the notebook's; record them; or only run",
+    )
+    group.addoption(
+        "--grader-sandbox",
+        default=None,
+        help="start the kernel in the grading sandbox (JSON from grader.sandbox.SandboxJob.spec)",
+    )
+    group.addoption(
+        "--grader-max-output-mb",
+        type=float,
+        default=MAX_OUTPUT_MB,
+        help="output the whole notebook may produce before its kernel is stopped",
+    )
     group.addoption("--grader-rtol", type=float, default=Tolerance.rtol)
     group.addoption("--grader-atol", type=float, default=Tolerance.atol)
-    group.addoption("--grader-wait", type=int, default=None, metavar="FD",
-                    help="start the kernel now, report on file descriptor FD, wait on stdin for 'go' (warm pool)")
+    group.addoption(
+        "--grader-wait",
+        type=int,
+        default=None,
+        metavar="FD",
+        help="start the kernel now, report on file descriptor FD, wait on stdin for 'go' (warm pool)",
+    )
 
 
 #: the kernel a warm runner started before its notebook existed (``--grader-wait``)
@@ -104,8 +122,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Generator[
     if not _enabled(parent.config):
         return collected
     return [
-        GradingFile.from_parent(parent, path=file_path) if isinstance(node, IPyNbFile) else node
-        for node in collected
+        GradingFile.from_parent(parent, path=file_path) if isinstance(node, IPyNbFile) else node for node in collected
     ]
 
 
@@ -248,8 +265,15 @@ class GradingFile(IPyNbFile):
             if compare and cell.execution_count is None:
                 cell.execution_count = 1  # nbval skips cells it thinks were never run
             options = {"check": compare, "skip": False, "check_exception": False}
-            yield GradingCell.from_parent(self, name=f"Cell {code_number}", cell_num=code_number,
-                                          cell=cell, options=options, index=index, graded=graded)
+            yield GradingCell.from_parent(
+                self,
+                name=f"Cell {code_number}",
+                cell_num=code_number,
+                cell=cell,
+                options=options,
+                index=index,
+                graded=graded,
+            )
             code_number += 1
 
     def teardown(self) -> None:
@@ -287,8 +311,10 @@ class GradingCell(IPyNbCell):
             # the cell raised but showed no traceback (learner code patched the display of errors,
             # e.g. set_custom_exc or showtraceback): the kernel's reply still says it failed
             ename, evalue = str(reply.get("ename", "Exception")), str(reply.get("evalue", ""))
-            self.test_outputs = [*(self.test_outputs or []), NotebookNode(
-                output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])]
+            self.test_outputs = [
+                *(self.test_outputs or []),
+                NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]),
+            ]
             self.raise_cell_error("Cell execution caused an exception")
 
     def compare_outputs(self, test: list[Any], ref: list[Any], skip_compare: Any = None) -> bool:
@@ -314,8 +340,14 @@ def _error_output(item: GradingCell) -> dict[str, Any] | None:
 def _verdict(item: GradingCell, excinfo: pytest.ExceptionInfo[BaseException] | None) -> dict[str, Any]:
     """The JSON record for one cell, from how its test ended."""
     notebook: GradingFile = item.parent  # type: ignore[assignment]
-    record: dict[str, Any] = {"event": "cell", "index": item.index, "cell_id": item.cell.get("id"),
-                              "graded": item.graded, "status": "passed", "at": round(time.monotonic(), 6)}
+    record: dict[str, Any] = {
+        "event": "cell",
+        "index": item.index,
+        "cell_id": item.cell.get("id"),
+        "graded": item.graded,
+        "status": "passed",
+        "at": round(time.monotonic(), 6),
+    }
     if item.graded and item.config.getoption("grader_mode") == "record":
         record["outputs"] = [dict(output) for output in _outputs(item)]
     if excinfo is None:

@@ -112,8 +112,16 @@ UNSANDBOXED = "WARNING: graded WITHOUT a sandbox (--unsafe-no-sandbox): only for
 
 def invalid(submission: str, message: str, *, exercise: str | None = None, duration_s: float = 0.0) -> Result:
     """A submission that cannot be graded; ``message`` says what to do."""
-    return Result(exercise=exercise, submission=submission, status="invalid", score=0.0, max_score=0.0,
-                  duration_s=duration_s, device="none", message=message)
+    return Result(
+        exercise=exercise,
+        submission=submission,
+        status="invalid",
+        score=0.0,
+        max_score=0.0,
+        duration_s=duration_s,
+        device="none",
+        message=message,
+    )
 
 
 # --- the wording of check messages ------------------------------------------------------
@@ -188,10 +196,20 @@ def kernel_died_here(cause: str | None = None) -> str:
 
 
 #: exceptions of the libraries notebooks use, quoted by name (a fixed list carries nothing learner-made)
-_LIBRARY_EXCEPTIONS = frozenset({
-    "StdinNotImplementedError", "LinAlgError", "AxisError", "NotFittedError", "InvalidIndexError",
-    "SettingWithCopyError", "IntCastingNaNError", "OutOfBoundsDatetime", "ParserError", "EmptyDataError",
-})
+_LIBRARY_EXCEPTIONS = frozenset(
+    {
+        "StdinNotImplementedError",
+        "LinAlgError",
+        "AxisError",
+        "NotFittedError",
+        "InvalidIndexError",
+        "SettingWithCopyError",
+        "IntCastingNaNError",
+        "OutOfBoundsDatetime",
+        "ParserError",
+        "EmptyDataError",
+    }
+)
 
 
 def exception_name(name: str) -> str:
@@ -210,8 +228,7 @@ def exception_name(name: str) -> str:
 WITHHELD = "details withheld: it ran after a hidden check; `grader check` shows them"
 
 
-def raised(exception: str, last_line: str, *, hidden: bool, where: str | None = None,
-           withheld: bool = False) -> str:
+def raised(exception: str, last_line: str, *, hidden: bool, where: str | None = None, withheld: bool = False) -> str:
     """A check cell raised: the last traceback line, or only the exception type for hidden checks.
 
     ``withheld``: a visible check that ran after a hidden one. Learner code may have seen the
@@ -240,8 +257,10 @@ def grading_error(detail: str) -> str:
 
 def missing_exercises(labels: Sequence[str]) -> str:
     """The Result message when some exercise cells were not found in the submission."""
-    return (f"{', '.join(labels)} not found in the notebook (matched by cell id); graded as not done — "
-            "keep the exercise cells of the notebook you downloaded, and write your code in them")
+    return (
+        f"{', '.join(labels)} not found in the notebook (matched by cell id); graded as not done — "
+        "keep the exercise cells of the notebook you downloaded, and write your code in them"
+    )
 
 
 # --- rendering ---------------------------------------------------------------------------
@@ -291,8 +310,11 @@ border-bottom:1px solid #ddd;vertical-align:top}.pass{color:#176117}.fail{color:
 def _html_result(result: Result) -> str:
     e = html.escape
     parts = [f"<section><h2>{e(_headline(result))}</h2>"]
-    meta = [f"exercise {result.exercise}" if result.exercise else "", f"{result.duration_s:.1f} s",
-            f"device {result.device}"]
+    meta = [
+        f"exercise {result.exercise}" if result.exercise else "",
+        f"{result.duration_s:.1f} s",
+        f"device {result.device}",
+    ]
     parts.append(f'<p class="meta">{e(" · ".join(m for m in meta if m))}</p>')
     if result.status != "invalid" and result.isolation == "none":
         parts.append(f'<p class="fail">{e(UNSANDBOXED)}</p>')
@@ -317,7 +339,7 @@ def render_html(results: Iterable[Result]) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         "<title>Grading feedback</title>"
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">'
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
         f"<style>{_PAGE_STYLE}</style></head>\n<body><h1>Grading feedback</h1>\n{body}\n</body></html>\n"
     )
 

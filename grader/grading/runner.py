@@ -42,8 +42,17 @@ _PLUGINS = ("nbval", "grader.grading.nbval_plugin")
 #: built-in plugins a grading run does not need; each costs time per cell or at exit
 _NO_PLUGINS = tuple(
     argument
-    for plugin in ("cacheprovider", "warnings", "logging", "unraisableexception", "threadexception", "faulthandler",
-                   "doctest", "junitxml", "pastebin")
+    for plugin in (
+        "cacheprovider",
+        "warnings",
+        "logging",
+        "unraisableexception",
+        "threadexception",
+        "faulthandler",
+        "doctest",
+        "junitxml",
+        "pastebin",
+    )
     for argument in ("-p", f"no:{plugin}")
 )
 
@@ -81,23 +90,49 @@ class RunOutcome:
         return f"the test runner stopped unexpectedly (exit code {self.returncode})"
 
 
-def _command(notebook: Path, result: Path, workdir: Path, *, kernel_name: str, cell_timeout_s: float,
-             mode: str, tolerance: Tolerance, sandbox_spec: str | None = None,
-             wait_fd: int | None = None) -> list[str]:
+def _command(
+    notebook: Path,
+    result: Path,
+    workdir: Path,
+    *,
+    kernel_name: str,
+    cell_timeout_s: float,
+    mode: str,
+    tolerance: Tolerance,
+    sandbox_spec: str | None = None,
+    wait_fd: int | None = None,
+) -> list[str]:
     """The pytest command line; ``wait_fd``: start the kernel first and wait for ``go`` (a warm runner)."""
     plugins = [argument for plugin in _PLUGINS for argument in ("-p", plugin)]
     return [
-        sys.executable, "-m", "pytest", "-q", "-s", "--assert=plain", *_NO_PLUGINS, *plugins,
-        "-c", str(notebook.parent / "pytest.ini"),
-        "--rootdir", str(notebook.parent),
-        "--nbval", str(notebook),
-        "--nbval-kernel-name", kernel_name,
-        "--nbval-cell-timeout", str(cell_timeout_s),
-        "--grader-result", str(result),
-        "--grader-workdir", str(workdir),
-        "--grader-mode", mode,
-        "--grader-rtol", repr(tolerance.rtol),
-        "--grader-atol", repr(tolerance.atol),
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-s",
+        "--assert=plain",
+        *_NO_PLUGINS,
+        *plugins,
+        "-c",
+        str(notebook.parent / "pytest.ini"),
+        "--rootdir",
+        str(notebook.parent),
+        "--nbval",
+        str(notebook),
+        "--nbval-kernel-name",
+        kernel_name,
+        "--nbval-cell-timeout",
+        str(cell_timeout_s),
+        "--grader-result",
+        str(result),
+        "--grader-workdir",
+        str(workdir),
+        "--grader-mode",
+        mode,
+        "--grader-rtol",
+        repr(tolerance.rtol),
+        "--grader-atol",
+        repr(tolerance.atol),
         *(["--grader-sandbox", sandbox_spec] if sandbox_spec else []),
         *(["--grader-wait", str(wait_fd)] if wait_fd is not None else []),
     ]
@@ -157,14 +192,28 @@ def start_runner(
     (private / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     if nb is not None:
         nbformat.write(nb, str(notebook))
-    command = _command(notebook, result, workdir, kernel_name=kernel_name, cell_timeout_s=cell_timeout_s,
-                       mode=mode, tolerance=tolerance, sandbox_spec=job.spec() if job is not None else None,
-                       wait_fd=wait_fd)
+    command = _command(
+        notebook,
+        result,
+        workdir,
+        kernel_name=kernel_name,
+        cell_timeout_s=cell_timeout_s,
+        mode=mode,
+        tolerance=tolerance,
+        sandbox_spec=job.spec() if job is not None else None,
+        wait_fd=wait_fd,
+    )
     with open(log, "wb") as log_stream:
         process = subprocess.Popen(
-            command, cwd=private, env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
-            stdin=subprocess.PIPE if wait_fd is not None else subprocess.DEVNULL, stdout=log_stream,
-            stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(wait_fd,) if wait_fd is not None else ())
+            command,
+            cwd=private,
+            env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+            stdin=subprocess.PIPE if wait_fd is not None else subprocess.DEVNULL,
+            stdout=log_stream,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            pass_fds=(wait_fd,) if wait_fd is not None else (),
+        )
     return RunnerProcess(process, notebook, result, log, job)
 
 
@@ -188,8 +237,16 @@ def run_notebook(
     """
     with contextlib.ExitStack() as stack:
         job = stack.enter_context(sandbox_job(sandbox)) if sandbox is not None else None
-        runner = start_runner(stack, nb=nb, kernel_name=kernel_name, cell_timeout_s=cell_timeout_s, mode=mode,
-                              tolerance=tolerance, workdir=workdir, job=job)
+        runner = start_runner(
+            stack,
+            nb=nb,
+            kernel_name=kernel_name,
+            cell_timeout_s=cell_timeout_s,
+            mode=mode,
+            tolerance=tolerance,
+            workdir=workdir,
+            job=job,
+        )
         returncode, killed = wait_or_kill_group(runner.process, wall_timeout_s)
         return runner.outcome(killed=killed, returncode=returncode)
 

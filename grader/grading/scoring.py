@@ -72,8 +72,9 @@ def _exercise_defining(nb: NotebookNode, before: int, functions: list[str]) -> t
     return None
 
 
-def _blamed_exercise(nb: NotebookNode, index: int, record: dict[str, Any], outcome: RunOutcome,
-                     limits: Timeouts) -> str | None:
+def _blamed_exercise(
+    nb: NotebookNode, index: int, record: dict[str, Any], outcome: RunOutcome, limits: Timeouts
+) -> str | None:
     """The not-run message when a check failed only because an exercise is not done or broke."""
     ename = record.get("ename")
     exercises = [(i, c) for i, c in exercise_cells(nb) if i < index]
@@ -129,8 +130,15 @@ def _verdict(
 
     def result(status: results.CheckStatus, message: str = "") -> CheckResult:
         points = check.points if status == "pass" else 0.0
-        return CheckResult(id=check.check_id, name=check.name, hidden=check.hidden, points=points,
-                           max_points=check.points, status=status, message=message)
+        return CheckResult(
+            id=check.check_id,
+            name=check.name,
+            hidden=check.hidden,
+            points=points,
+            max_points=check.points,
+            status=status,
+            message=message,
+        )
 
     record = outcome.cells.get(check.index)
     if record is None or record.get("status") == "not-run":
@@ -150,22 +158,29 @@ def _verdict(
     if reason == "output-limit":
         return result("fail", results.kernel_died_here(results.OUTPUT_LIMIT)), False
     if reason == "mismatch":
-        return result("fail", results.output_differs(record.get("difference"), hidden=check.hidden,
-                                                     withheld=withheld)), False
+        return result(
+            "fail", results.output_differs(record.get("difference"), hidden=check.hidden, withheld=withheld)
+        ), False
     if reason == "error":
         blamed = _blamed_exercise(nb, check.index, record, outcome, limits)
         if blamed is not None:
             return result("not-run", blamed), False
         found = _exercise_defining(nb, check.index, record.get("functions", []))
         where = f"{found[1]}() ({cell_label(nb, found[0])})" if found else None
-        message = results.raised(str(record.get("ename", "an exception")), str(record.get("last_line", "")),
-                                 hidden=check.hidden, where=where, withheld=withheld)
+        message = results.raised(
+            str(record.get("ename", "an exception")),
+            str(record.get("last_line", "")),
+            hidden=check.hidden,
+            where=where,
+            withheld=withheld,
+        )
         return result("fail", message), False
     return result("fail", results.not_run_grading_error()), True
 
 
-def score_checks(nb: NotebookNode, checks: tuple[GradedCell, ...] | list[GradedCell],
-                 outcome: RunOutcome, limits: Timeouts) -> Scored:
+def score_checks(
+    nb: NotebookNode, checks: tuple[GradedCell, ...] | list[GradedCell], outcome: RunOutcome, limits: Timeouts
+) -> Scored:
     """The verdict on every graded cell of the notebook that ran (``nb``, as assembled)."""
     first_hidden = min((check.index for check in checks if check.hidden), default=None)
     verdicts = [

@@ -32,7 +32,8 @@ def self_check_notebook(nb: NotebookNode) -> NotebookNode:
     """The learner's notebook as it is run: hidden checks (if any) and the submit cell dropped, outputs cleared."""
     runnable = copy.deepcopy(nb)
     runnable.cells = [
-        cell for cell in runnable.cells
+        cell
+        for cell in runnable.cells
         if cell_role(cell) != markers.TAG_HIDDEN_CHECK and cell.get("id") != markers.SUBMIT_ID
     ]
     for cell in runnable.cells:
@@ -61,10 +62,20 @@ def check_notebook(settings: Settings, path: Path) -> Result:
     checks = visible_checks(runnable)
     if not checks:
         return results.invalid(
-            name, f"{name}: no check cells (code cells tagged {markers.TAG_CHECK!r}); start from the notebook "
-            "in exercises/, which has them", exercise=exercise, duration_s=time.perf_counter() - started)
-    outcome = run_notebook(runnable, kernel_name=settings.kernel_name, cell_timeout_s=settings.cell_timeout_s,
-                           wall_timeout_s=settings.grading_timeout_s, mode="run", workdir=path.resolve().parent)
+            name,
+            f"{name}: no check cells (code cells tagged {markers.TAG_CHECK!r}); start from the notebook "
+            "in exercises/, which has them",
+            exercise=exercise,
+            duration_s=time.perf_counter() - started,
+        )
+    outcome = run_notebook(
+        runnable,
+        kernel_name=settings.kernel_name,
+        cell_timeout_s=settings.cell_timeout_s,
+        wall_timeout_s=settings.grading_timeout_s,
+        mode="run",
+        workdir=path.resolve().parent,
+    )
     scored = score_checks(runnable, checks, outcome, Timeouts(settings.cell_timeout_s, settings.grading_timeout_s))
     return Result(
         exercise=exercise if isinstance(exercise, str) else path.stem,

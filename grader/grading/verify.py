@@ -67,7 +67,8 @@ def _solution_problems(exercise: str, result: Result) -> list[str]:
         return [f"solutions/{exercise}.ipynb graded as a submission: {result.status}: {result.message}"]
     return [
         f"solutions/{exercise}.ipynb: Check {c.id} ({c.name}) does not pass on the solution: {c.status}: {c.message}"
-        for c in result.checks if c.status != "pass"
+        for c in result.checks
+        if c.status != "pass"
     ]
 
 
@@ -77,7 +78,8 @@ def _stub_problems(exercise: str, result: Result) -> list[str]:
     return [
         f"solutions/{exercise}.ipynb: Check {c.id} ({c.name}) gives {c.points:g} points to the blank stub; "
         "it cannot fail, so make it depend on the learner's answer"
-        for c in result.checks if c.points > 0
+        for c in result.checks
+        if c.points > 0
     ]
 
 
@@ -108,15 +110,23 @@ def verify_exercise(settings: Settings, exercise: str, *, jobs: int = 1) -> Exer
         (f"solution run {n}", (settings.solutions_dir / f"{exercise}.ipynb").read_bytes()) for n in range(RERUNS)
     ]
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        graded = list(pool.map(
-            lambda item: grade_notebook(settings, item[1], exercise=exercise, name=f"{exercise} ({item[0]})"),
-            sources,
-        ))
+        graded = list(
+            pool.map(
+                lambda item: grade_notebook(settings, item[1], exercise=exercise, name=f"{exercise} ({item[0]})"),
+                sources,
+            )
+        )
     stub_result, runs = graded[0], graded[1:]
     problems = _solution_problems(exercise, runs[0]) + _stub_problems(exercise, stub_result)
     problems += _stability_problems(exercise, runs)
-    return ExerciseReport(exercise, tuple(problems), max_score=bundle.max_score, solution_score=runs[0].score,
-                          stub_score=stub_result.score, duration_s=time.perf_counter() - started)
+    return ExerciseReport(
+        exercise,
+        tuple(problems),
+        max_score=bundle.max_score,
+        solution_score=runs[0].score,
+        stub_score=stub_result.score,
+        duration_s=time.perf_counter() - started,
+    )
 
 
 def verify(settings: Settings, ids: list[str] | None = None, *, jobs: int | None = None) -> VerifyReport:
@@ -138,8 +148,15 @@ def to_json(report: VerifyReport) -> dict[str, Any]:
     return {
         "ok": report.ok,
         "exercises": [
-            {"exercise": e.exercise, "ok": e.ok, "max_score": e.max_score, "solution_score": e.solution_score,
-             "stub_score": e.stub_score, "duration_s": round(e.duration_s, 3), "problems": list(e.problems)}
+            {
+                "exercise": e.exercise,
+                "ok": e.ok,
+                "max_score": e.max_score,
+                "solution_score": e.solution_score,
+                "stub_score": e.stub_score,
+                "duration_s": round(e.duration_s, 3),
+                "problems": list(e.problems),
+            }
             for e in report.exercises
         ],
     }
@@ -152,8 +169,10 @@ def render_text(report: VerifyReport) -> str:
     lines = []
     for e in report.exercises:
         if e.ok:
-            lines.append(f"ok    {e.exercise}: solution {e.solution_score:g}/{e.max_score:g}, stub 0, "
-                         f"{RERUNS} stable gradings ({e.duration_s:.1f} s)")
+            lines.append(
+                f"ok    {e.exercise}: solution {e.solution_score:g}/{e.max_score:g}, stub 0, "
+                f"{RERUNS} stable gradings ({e.duration_s:.1f} s)"
+            )
         else:
             lines.append(f"FAIL  {e.exercise}:")
             lines += [f"        {problem}" for problem in e.problems]

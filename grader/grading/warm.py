@@ -94,8 +94,14 @@ class WarmRunner:
     when the kernel does not start.
     """
 
-    def __init__(self, *, kernel_name: str, cell_timeout_s: float, limits: ResourceLimits | None,
-                 start_timeout_s: float = START_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        *,
+        kernel_name: str,
+        cell_timeout_s: float,
+        limits: ResourceLimits | None,
+        start_timeout_s: float = START_TIMEOUT_S,
+    ) -> None:
         self._stack = contextlib.ExitStack()
         self._lock = threading.Lock()
         self._state = "starting"  # → ready → running → used; ready → closing; all end in closed
@@ -105,16 +111,21 @@ class WarmRunner:
         self._ran = False
         self.kernel_pid: int | None = None
         try:
-            self.job: SandboxJob | None = (
-                self._stack.enter_context(sandbox_job(limits)) if limits is not None else None
-            )
+            self.job: SandboxJob | None = self._stack.enter_context(sandbox_job(limits)) if limits is not None else None
             status_read, status_write = os.pipe()
             self._status = status_read
             self._stack.callback(os.close, status_read)
             try:
-                self.runner = start_runner(self._stack, kernel_name=kernel_name, cell_timeout_s=cell_timeout_s,
-                                           mode="compare", tolerance=DEFAULT_TOLERANCE, workdir=None, job=self.job,
-                                           wait_fd=status_write)
+                self.runner = start_runner(
+                    self._stack,
+                    kernel_name=kernel_name,
+                    cell_timeout_s=cell_timeout_s,
+                    mode="compare",
+                    tolerance=DEFAULT_TOLERANCE,
+                    workdir=None,
+                    job=self.job,
+                    wait_fd=status_write,
+                )
             finally:
                 os.close(status_write)
             self.process = self.runner.process
@@ -124,7 +135,7 @@ class WarmRunner:
             except TimeoutError:
                 raise _StartFailed(f"the kernel was not ready after {start_timeout_s:g} s") from None
             if line is None or not line.startswith("ready"):
-                detail = line[len("failed "):] if line and line.startswith("failed ") else self._log_tail()
+                detail = line[len("failed ") :] if line and line.startswith("failed ") else self._log_tail()
                 raise _StartFailed(detail or f"the runner exited (code {self.process.poll()})")
             with contextlib.suppress(ValueError, IndexError):
                 self.kernel_pid = int(line.split()[1])
@@ -212,8 +223,14 @@ class WarmRunner:
             except TimeoutError:
                 return False
 
-    def run(self, nb: NotebookNode, *, wall_timeout_s: float, mode: str = "compare",
-            tolerance: Tolerance = DEFAULT_TOLERANCE) -> RunOutcome:
+    def run(
+        self,
+        nb: NotebookNode,
+        *,
+        wall_timeout_s: float,
+        mode: str = "compare",
+        tolerance: Tolerance = DEFAULT_TOLERANCE,
+    ) -> RunOutcome:
         """Execute ``nb`` in this runner's kernel and return its verdicts; the runner is then discarded.
 
         ``mode`` and ``tolerance`` as in :func:`grader.grading.runner.run_notebook`; ``wall_timeout_s``
@@ -267,8 +284,7 @@ class WarmRunner:
             elif self._closer is None:
                 if self._state == "ready":
                     self._state = "closing"
-                closer = self._closer = threading.Thread(target=self._close_now, name="warm-runner-close",
-                                                         daemon=True)
+                closer = self._closer = threading.Thread(target=self._close_now, name="warm-runner-close", daemon=True)
                 closer.start()
             else:
                 closer = self._closer
@@ -303,8 +319,15 @@ class WarmPool:
         SandboxUnavailable: ``settings.sandbox`` is on and no sandbox can be built here.
     """
 
-    def __init__(self, settings: Settings, size: int = 1, limits: ResourceLimits | None = None, *,
-                 max_idle_s: float = MAX_IDLE_S, start_timeout_s: float = START_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        size: int = 1,
+        limits: ResourceLimits | None = None,
+        *,
+        max_idle_s: float = MAX_IDLE_S,
+        start_timeout_s: float = START_TIMEOUT_S,
+    ) -> None:
         if size < 1:
             raise UsageError(f"a warm pool needs at least one runner (size={size})")
         if settings.sandbox:
@@ -330,9 +353,12 @@ class WarmPool:
     def serves(self, settings: Settings, limits: ResourceLimits | None) -> bool:
         """Can this pool's runners grade a submission needing ``settings`` and sandbox ``limits``?"""
         mine = self.settings
-        return (settings.sandbox == mine.sandbox and settings.kernel_name == mine.kernel_name
-                and settings.cell_timeout_s == mine.cell_timeout_s
-                and (limits if settings.sandbox else None) == self.limits)
+        return (
+            settings.sandbox == mine.sandbox
+            and settings.kernel_name == mine.kernel_name
+            and settings.cell_timeout_s == mine.cell_timeout_s
+            and (limits if settings.sandbox else None) == self.limits
+        )
 
     def ready(self) -> tuple[WarmRunner, ...]:
         """The runners ready now, oldest first (for monitoring; use :meth:`acquire` to take one)."""
@@ -441,13 +467,21 @@ class WarmPool:
             if not start:
                 continue
             try:
-                runner = WarmRunner(kernel_name=self.settings.kernel_name, cell_timeout_s=self.settings.cell_timeout_s,
-                                    limits=self.limits, start_timeout_s=self._start_timeout_s)
+                runner = WarmRunner(
+                    kernel_name=self.settings.kernel_name,
+                    cell_timeout_s=self.settings.cell_timeout_s,
+                    limits=self.limits,
+                    start_timeout_s=self._start_timeout_s,
+                )
             except Exception as exc:  # _StartFailed, or no free uid slot, or the system refusing a process
                 failures += 1
                 retry_at = time.monotonic() + min(30.0, 0.5 * 2**failures)
-                log.warning("a warm grading kernel did not start (%s: %s); retrying in %.0f s",
-                            type(exc).__name__, exc, retry_at - time.monotonic())
+                log.warning(
+                    "a warm grading kernel did not start (%s: %s); retrying in %.0f s",
+                    type(exc).__name__,
+                    exc,
+                    retry_at - time.monotonic(),
+                )
                 with self._cond:
                     self._failed = True
                     self.last_error = f"{type(exc).__name__}: {exc}"

@@ -67,8 +67,18 @@ def _filesystem(job: Path, uid: int, limits: ResourceLimits) -> list[str]:
     passwd, group = _passwd_files(job, uid)
     args = [*(arg for mount in FILESYSTEM[:5] for arg in mount), "--dir", "/etc"]
     args += [arg for mount in FILESYSTEM[5:] for arg in mount]
-    args += ["--ro-bind", str(passwd), "/etc/passwd", "--ro-bind", str(group), "/etc/group",
-             "--proc", "/proc", "--dev", "/dev"]
+    args += [
+        "--ro-bind",
+        str(passwd),
+        "/etc/passwd",
+        "--ro-bind",
+        str(group),
+        "/etc/group",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+    ]
     size = str(limits.disk_mb * 1024 * 1024)
     for perms, path in SCRATCH:
         args += ["--perms", perms, "--size", size, "--tmpfs", path]

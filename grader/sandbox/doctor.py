@@ -140,7 +140,8 @@ def require_sandbox() -> str:
         problems.append(str(exc))
     if problems:
         raise SandboxUnavailable(
-            "cannot grade untrusted notebooks here: " + "; ".join(problems)
+            "cannot grade untrusted notebooks here: "
+            + "; ".join(problems)
             + ". Fix that (see `grader doctor`), or grade code you trust with --unsafe-no-sandbox"
         )
     return "bubblewrap sandbox"

@@ -60,6 +60,7 @@ def find_interpreter() -> Interpreter:
         "(`apt-get install python3`) or create .venv from a Python outside a private home directory"
     )
 
+
 def editable_package_dirs() -> list[Path]:
     """The course's own packages (installed editable): only ``mlcourse`` is visible inside."""
     import mlcourse

@@ -25,6 +25,8 @@ from grader.sandbox.limits import ResourceLimits
 UID_BASE = 61000
 #: concurrent jobs per machine (one uid each)
 SLOTS = 64
+
+
 #: where the kernel's private work directory appears inside the sandbox
 @dataclass(frozen=True)
 class Slot:
@@ -131,8 +133,19 @@ class SandboxJob:
 
     def kernel_argv(self) -> list[str]:
         """The kernelspec argv: this module's launcher, run trusted, which starts the sandbox."""
-        return [sys.executable, "-m", "grader.sandbox", "launch", "--job", str(self.directory),
-                "--uid", str(self.uid), "--limits", self.limits.to_json(), "{connection_file}"]
+        return [
+            sys.executable,
+            "-m",
+            "grader.sandbox",
+            "launch",
+            "--job",
+            str(self.directory),
+            "--uid",
+            str(self.uid),
+            "--limits",
+            self.limits.to_json(),
+            "{connection_file}",
+        ]
 
     def exit_cause(self) -> str | None:
         """Why the kernel ended, when a limit ended it; ``None`` for a normal end or an unknown one."""

@@ -52,21 +52,37 @@ def _connection_inside(connection_file: Path, ipc_dir: Path, uid: int) -> Path:
     return inside
 
 
-def _start(job: Path, uid: int, limits: ResourceLimits, ipc_dir: Path, connection: Path,
-           cgroup: JobCgroup | None) -> subprocess.Popen[bytes]:
+def _start(
+    job: Path, uid: int, limits: ResourceLimits, ipc_dir: Path, connection: Path, cgroup: JobCgroup | None
+) -> subprocess.Popen[bytes]:
     """Start bubblewrap with the seccomp filter, the rlimits, the job's cgroup and uid."""
     bpf = job / "seccomp.bpf"
     write_seccomp_filter(bpf)
     seccomp_fd = os.open(bpf, os.O_RDONLY)
-    cmd = bwrap_command(job=job, ipc_dir=ipc_dir, uid=uid, limits=limits, interpreter=find_interpreter(),
-                        seccomp_fd=seccomp_fd, kernel_args=["-f", str(connection)])
+    cmd = bwrap_command(
+        job=job,
+        ipc_dir=ipc_dir,
+        uid=uid,
+        limits=limits,
+        interpreter=find_interpreter(),
+        seccomp_fd=seccomp_fd,
+        kernel_args=["-f", str(connection)],
+    )
     # the kernel's own output never reaches the runner; GRADER_SANDBOX_DEBUG keeps it in the job dir
     sink = (job / "kernel.log").open("wb") if os.environ.get("GRADER_SANDBOX_DEBUG") else subprocess.DEVNULL
     try:
         # bubblewrap stays in the sandbox as its pid 1, whose /proc/1/environ the kernel can read:
         # it must not carry the worker's environment (database URLs, tokens)
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, pass_fds=(seccomp_fd,),
-                                preexec_fn=lambda: apply_limits(limits, uid, cgroup), close_fds=True, env=BWRAP_ENV)
+        return subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=sink,
+            pass_fds=(seccomp_fd,),
+            preexec_fn=lambda: apply_limits(limits, uid, cgroup),
+            close_fds=True,
+            env=BWRAP_ENV,
+        )
     finally:
         os.close(seccomp_fd)
 

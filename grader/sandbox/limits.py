@@ -69,9 +69,7 @@ class ResourceLimits:
         fields = {f.name: f for f in dataclasses.fields(self)}
         unknown = set(changes) - set(fields)
         if unknown:
-            raise AuthoringError(
-                f"unknown sandbox limits: {', '.join(sorted(unknown))}; known: {', '.join(fields)}"
-            )
+            raise AuthoringError(f"unknown sandbox limits: {', '.join(sorted(unknown))}; known: {', '.join(fields)}")
         checked: dict[str, float] = {}
         for name, value in changes.items():
             whole = name != "wall_s"

@@ -59,6 +59,7 @@ DENIED_SYSCALLS = (
     "ioperm",
 )
 
+
 def write_seccomp_filter(path: Path) -> None:
     """Compile the deny list into a BPF program that bubblewrap loads (``--seccomp FD``)."""
     import pyseccomp

@@ -110,8 +110,9 @@ def authenticate(store: Store, token: str | None) -> User | None:
     if not token:
         return None
     digest = hash_token(token)
-    row = store.run(lambda conn: conn.execute(sa.select(users).where(users.c.token_hash == digest)).first(),
-                    write=False)
+    row = store.run(
+        lambda conn: conn.execute(sa.select(users).where(users.c.token_hash == digest)).first(), write=False
+    )
     return _user(row) if row is not None else None
 
 

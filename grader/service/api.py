@@ -31,20 +31,30 @@ from grader.service.web import (
 router = APIRouter()
 
 
-@router.post("/api/submissions", status_code=202, tags=["submissions"],
-             responses=error_responses(401, 413, 415, 422, 429, 503))
-def submit(request: Request, user: UserDep,
-           file: Annotated[UploadFile, File(description="the .ipynb notebook")],
-           exercise: Annotated[str, Form(description="exercise id, from GET /api/exercises")]) -> JSONResponse:
+@router.post(
+    "/api/submissions", status_code=202, tags=["submissions"], responses=error_responses(401, 413, 415, 422, 429, 503)
+)
+def submit(
+    request: Request,
+    user: UserDep,
+    file: Annotated[UploadFile, File(description="the .ipynb notebook")],
+    exercise: Annotated[str, Form(description="exercise id, from GET /api/exercises")],
+) -> JSONResponse:
     """Queue a notebook for grading. A second identical submit while the first waits returns the same id."""
     state = app_state(request)
     data = read_upload(file, int(state.settings.max_upload_mb * 1e6))
     enqueued = accept(state, user, exercise=exercise, filename=safe_filename(file.filename), data=data)
     location = f"/api/submissions/{enqueued.id}"
     return JSONResponse(
-        {"id": enqueued.id, "status": enqueued.status, "duplicate": not enqueued.created, "url": location,
-         "page": f"/submissions/{enqueued.id}"},
-        status_code=202, headers={"Location": location},
+        {
+            "id": enqueued.id,
+            "status": enqueued.status,
+            "duplicate": not enqueued.created,
+            "url": location,
+            "page": f"/submissions/{enqueued.id}",
+        },
+        status_code=202,
+        headers={"Location": location},
     )
 
 
@@ -67,8 +77,12 @@ def list_exercises(request: Request) -> dict[str, Any]:
     return {"exercises": [{**e.to_dict(), "download": f"/api/exercises/{e.id}/notebook"} for e in found]}
 
 
-@router.get("/api/exercises/{exercise_id}/notebook", tags=["exercises"], responses=error_responses(404),
-            response_class=FileResponse)
+@router.get(
+    "/api/exercises/{exercise_id}/notebook",
+    tags=["exercises"],
+    responses=error_responses(404),
+    response_class=FileResponse,
+)
 def download_exercise(request: Request, exercise_id: str) -> Response:
     """The learner's notebook for an exercise (``exercises/<id>.ipynb``)."""
     settings = app_state(request).settings
@@ -99,14 +113,18 @@ def queue_status(request: Request, _user: InstructorDep) -> dict[str, Any]:
     return {"counts": queue.queue_depth(app_state(request).store)}
 
 
-@router.get("/api/gradebook.csv", tags=["gradebook"], responses=error_responses(401, 403),
-            response_class=PlainTextResponse)
+@router.get(
+    "/api/gradebook.csv", tags=["gradebook"], responses=error_responses(401, 403), response_class=PlainTextResponse
+)
 def gradebook_csv(request: Request, _user: InstructorDep) -> Response:
     """Learners × exercises, each learner's best score (instructors)."""
     state = app_state(request)
     book = gradebook.gradebook(state.store, [e.id for e in catalog.list_exercises(state.settings)])
-    return Response(gradebook.to_csv(book), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="gradebook.csv"'})
+    return Response(
+        gradebook.to_csv(book),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="gradebook.csv"'},
+    )
 
 
 @router.get("/api/gradebook/checks", tags=["gradebook"], responses=error_responses(401, 403))

@@ -79,11 +79,15 @@ UPLOAD_PATHS = ("/api/submissions", "/submit")
 #: multipart overhead allowed on top of the notebook itself
 _FORM_SLACK_BYTES = 64 * 1024
 
-STRICT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-              "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-BOOK_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
-            "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+STRICT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+BOOK_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 # --- middleware -------------------------------------------------------------------------------
@@ -133,13 +137,18 @@ class UploadLimit:
                 error = too_large(self.max_bytes)
                 response: Response
                 if scope["path"].startswith("/api"):
-                    response = JSONResponse({"error": {"code": error.code, "message": error.message}},
-                                            status_code=413, headers={"Connection": "close"})
+                    response = JSONResponse(
+                        {"error": {"code": error.code, "message": error.message}},
+                        status_code=413,
+                        headers={"Connection": "close"},
+                    )
                 else:  # the upload page: a page, not JSON
                     response = HTMLResponse(
                         f"<!DOCTYPE html><title>413</title><p>{html.escape(error.message)}</p>"
-                        '<p><a href="/submit">Back to submitting</a></p>', status_code=413,
-                        headers={"Connection": "close"})
+                        '<p><a href="/submit">Back to submitting</a></p>',
+                        status_code=413,
+                        headers={"Connection": "close"},
+                    )
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -150,13 +159,15 @@ class UploadLimit:
 
 def _error_response(request: Request, error: ApiError) -> Response:
     if request.url.path.startswith("/api"):
-        return JSONResponse({"error": {"code": error.code, "message": error.message}}, status_code=error.status,
-                            headers=error.headers)
+        return JSONResponse(
+            {"error": {"code": error.code, "message": error.message}}, status_code=error.status, headers=error.headers
+        )
     if error.status == 401:
         return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
     templates: Jinja2Templates = request.app.state.templates
-    return templates.TemplateResponse(request, "error.html", {"user": None, "error": error},
-                                      status_code=error.status, headers=error.headers)
+    return templates.TemplateResponse(
+        request, "error.html", {"user": None, "error": error}, status_code=error.status, headers=error.headers
+    )
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -164,15 +175,23 @@ def _validation_message(exc: RequestValidationError) -> str:
     for problem in exc.errors():
         where = [str(p) for p in problem.get("loc", ()) if p not in ("body", "query", "path")]
         parts.append(f"{'.'.join(where) or 'request'}: {problem.get('msg', 'invalid')}")
-    return ("; ".join(parts) + ". Send a multipart form with the notebook in the field 'file' and the "
-            "exercise id in the field 'exercise'")
+    return (
+        "; ".join(parts) + ". Send a multipart form with the notebook in the field 'file' and the "
+        "exercise id in the field 'exercise'"
+    )
 
 
 # --- the application --------------------------------------------------------------------------
 
 
-def create_app(settings: Settings, *, grade: GradeFunction | None = None, workers: int = 0,
-               store: Store | None = None, dispatch: Sender | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    grade: GradeFunction | None = None,
+    workers: int = 0,
+    store: Store | None = None,
+    dispatch: Sender | None = None,
+) -> FastAPI:
     """The grader's web application.
 
     Args:
@@ -207,16 +226,18 @@ def create_app(settings: Settings, *, grade: GradeFunction | None = None, worker
     return app
 
 
-def _lifespan(state: AppState, *, grade: GradeFunction | None, workers: int,
-              own_store: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan(
+    state: AppState, *, grade: GradeFunction | None, workers: int, own_store: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Start ``workers`` embedded grading threads with the app; stop them (and close an own store) after."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         pool = None
         if workers > 0:
-            pool = EmbeddedWorkers(state.settings, state.store, grade or load_grade_function(state.settings),
-                                   count=workers).start()
+            pool = EmbeddedWorkers(
+                state.settings, state.store, grade or load_grade_function(state.settings), count=workers
+            ).start()
         try:
             yield
         finally:
@@ -245,9 +266,15 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreUnavailable)
     async def _store_down(request: Request, exc: StoreUnavailable) -> Response:
         log.error("%s", exc)
-        return _error_response(request, ApiError(503, "store-unavailable",
-                                                 "the grader's database is not answering; try again in a minute",
-                                                 headers={"Retry-After": "30"}))
+        return _error_response(
+            request,
+            ApiError(
+                503,
+                "store-unavailable",
+                "the grader's database is not answering; try again in a minute",
+                headers={"Retry-After": "30"},
+            ),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -258,8 +285,12 @@ def _add_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             error = ApiError(404, "not-found", f"nothing at {request.url.path}; the API is listed at /api/docs")
         elif exc.status_code == 405:
-            error = ApiError(405, "method-not-allowed", f"{request.method} is not allowed on {request.url.path}",
-                             headers=dict(exc.headers or {}))
+            error = ApiError(
+                405,
+                "method-not-allowed",
+                f"{request.method} is not allowed on {request.url.path}",
+                headers=dict(exc.headers or {}),
+            )
         else:
             error = ApiError(exc.status_code, "http-error", str(exc.detail))
         return _error_response(request, error)
@@ -271,6 +302,7 @@ def _mount_sites(app: FastAPI, settings: Settings) -> None:
     if (settings.site_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=str(settings.site_dir), html=True), name="site")
     else:
+
         @app.get("/", include_in_schema=False)
         def _no_site() -> Response:
             return RedirectResponse("/submit", status_code=307)

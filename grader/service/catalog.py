@@ -82,8 +82,7 @@ def exercise_info(settings: Settings, exercise_id: str) -> Exercise:
     key = (str(solution), _mtime(solution), _mtime(learner))
     with _lock:
         if key not in _cache:
-            _cache[key] = Exercise(id=exercise_id, title=_title(learner, exercise_id),
-                                   max_points=_max_points(solution))
+            _cache[key] = Exercise(id=exercise_id, title=_title(learner, exercise_id), max_points=_max_points(solution))
         return _cache[key]
 
 

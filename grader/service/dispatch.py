@@ -64,8 +64,12 @@ def _celery_worker(settings: Settings, concurrency: int) -> None:
     tasks.run_celery_worker(settings, concurrency=concurrency)
 
 
-EMBEDDED = Engine("embedded", sender=_no_sender, run_worker=workers.run_embedded_worker,
-                  service_workers=lambda settings: settings.service_workers)
+EMBEDDED = Engine(
+    "embedded",
+    sender=_no_sender,
+    run_worker=workers.run_embedded_worker,
+    service_workers=lambda settings: settings.service_workers,
+)
 CELERY = Engine("celery", sender=_celery_sender, run_worker=_celery_worker, service_workers=lambda _settings: 0)
 
 

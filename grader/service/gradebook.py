@@ -36,8 +36,9 @@ def best_submissions(store: Store) -> tuple[list[str], list[Best]]:
     """Every learner's name, and their best graded submission per exercise."""
 
     def work(conn: sa.Connection) -> tuple[list[str], list[Any]]:
-        learners = list(conn.execute(sa.select(users.c.name).where(users.c.role == "learner")
-                                     .order_by(users.c.name)).scalars())
+        learners = list(
+            conn.execute(sa.select(users.c.name).where(users.c.role == "learner").order_by(users.c.name)).scalars()
+        )
         rows = conn.execute(
             sa.select(users.c.name, _s.exercise, _s.id, _s.score, _s.max_score, _s.result, _s.created_at)
             .join(users, users.c.id == _s.user_id)
@@ -52,8 +53,14 @@ def best_submissions(store: Store) -> tuple[list[str], list[Best]]:
         key = (row.name, row.exercise)
         score = float(row.score or 0.0)
         if key not in best or score >= best[key].score:
-            best[key] = Best(learner=row.name, exercise=row.exercise, submission_id=row.id, score=score,
-                             max_score=float(row.max_score or 0.0), result=json.loads(row.result or "{}"))
+            best[key] = Best(
+                learner=row.name,
+                exercise=row.exercise,
+                submission_id=row.id,
+                score=score,
+                max_score=float(row.max_score or 0.0),
+                result=json.loads(row.result or "{}"),
+            )
     return learners, sorted(best.values(), key=lambda b: (b.learner, b.exercise))
 
 
@@ -93,8 +100,9 @@ def to_csv(book: Gradebook) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["learner", *book.exercises, "total"])
     for learner, row in sorted(book.scores.items()):
-        writer.writerow([_cell(learner), *(_number(row[e]) if e in row else "" for e in book.exercises),
-                         _number(sum(row.values()))])
+        writer.writerow(
+            [_cell(learner), *(_number(row[e]) if e in row else "" for e in book.exercises), _number(sum(row.values()))]
+        )
     return out.getvalue()
 
 
@@ -107,10 +115,17 @@ def check_pass_rates(store: Store) -> list[dict[str, Any]]:
         counted[b.exercise] = counted.get(b.exercise, 0) + 1
         checks = by_exercise.setdefault(b.exercise, {})
         for check in b.result.get("checks", []):
-            entry = checks.setdefault(str(check.get("id")), {
-                "id": str(check.get("id")), "name": check.get("name", ""), "hidden": bool(check.get("hidden")),
-                "max_points": check.get("max_points"), "passed": 0, "learners": 0,
-            })
+            entry = checks.setdefault(
+                str(check.get("id")),
+                {
+                    "id": str(check.get("id")),
+                    "name": check.get("name", ""),
+                    "hidden": bool(check.get("hidden")),
+                    "max_points": check.get("max_points"),
+                    "passed": 0,
+                    "learners": 0,
+                },
+            )
             entry["learners"] += 1
             entry["passed"] += check.get("status") == "pass"
     report: list[dict[str, Any]] = []

@@ -42,12 +42,21 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
-def submit_page(request: Request, user: User, *, status_code: int = 200, error: str | None = None,
-                chosen: str | None = None) -> Response:
+def submit_page(
+    request: Request, user: User, *, status_code: int = 200, error: str | None = None, chosen: str | None = None
+) -> Response:
     state = app_state(request)
-    return page(request, "submit.html", status_code, user=user, error=error, chosen=chosen,
-                exercises=catalog.list_exercises(state.settings), mine=my_submissions(state, user, limit=20),
-                max_upload_mb=state.settings.max_upload_mb)
+    return page(
+        request,
+        "submit.html",
+        status_code,
+        user=user,
+        error=error,
+        chosen=chosen,
+        exercises=catalog.list_exercises(state.settings),
+        mine=my_submissions(state, user, limit=20),
+        max_upload_mb=state.settings.max_upload_mb,
+    )
 
 
 def local_target(target: str) -> str:
@@ -61,17 +70,29 @@ def signin_form(request: Request, next: str = "/submit") -> Response:
 
 
 @router.post("/signin", include_in_schema=False)
-def signin(request: Request, token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/submit"
-           ) -> Response:
+def signin(request: Request, token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/submit") -> Response:
     if not same_origin(request):
         raise ApiError(403, "cross-origin", "this sign-in form was posted from another site; sign in here")
     user = accounts.authenticate(app_state(request).store, token.strip())
     if user is None:
-        return page(request, "signin.html", 401, user=None, next=local_target(next),
-                    error="that token matches no account; paste the whole token your instructor gave you")
+        return page(
+            request,
+            "signin.html",
+            401,
+            user=None,
+            next=local_target(next),
+            error="that token matches no account; paste the whole token your instructor gave you",
+        )
     response = RedirectResponse(local_target(next), status_code=303)
-    response.set_cookie(COOKIE_NAME, token.strip(), max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", path="/")
+    response.set_cookie(
+        COOKIE_NAME,
+        token.strip(),
+        max_age=COOKIE_MAX_AGE_S,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
     return response
 
 
@@ -91,13 +112,17 @@ def submit_form(request: Request) -> Response:
 
 
 @router.post("/submit", include_in_schema=False)
-def submit_upload(request: Request, user: UserDep,
-                  file: Annotated[UploadFile | None, File()] = None,
-                  exercise: Annotated[str, Form()] = "") -> Response:
+def submit_upload(
+    request: Request,
+    user: UserDep,
+    file: Annotated[UploadFile | None, File()] = None,
+    exercise: Annotated[str, Form()] = "",
+) -> Response:
     state = app_state(request)
     if file is None or not file.filename:
-        return submit_page(request, user, status_code=422, chosen=exercise,
-                           error="choose the notebook file (.ipynb) to upload")
+        return submit_page(
+            request, user, status_code=422, chosen=exercise, error="choose the notebook file (.ipynb) to upload"
+        )
     try:
         data = read_upload(file, int(state.settings.max_upload_mb * 1e6))
         enqueued = accept(state, user, exercise=exercise, filename=safe_filename(file.filename), data=data)

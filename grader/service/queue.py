@@ -47,17 +47,23 @@ _s = submissions.c
 
 
 def retrying_message(failed_attempts: int, max_attempts: int) -> str:
-    return (f"grading error, we will retry (attempt {failed_attempts} of {max_attempts} failed on the "
-            "grader's side; this is not your doing)")
+    return (
+        f"grading error, we will retry (attempt {failed_attempts} of {max_attempts} failed on the "
+        "grader's side; this is not your doing)"
+    )
 
 
 def dead_letter_message(attempts: int, *, worker_died: bool) -> str:
     if worker_died:
-        return (f"grading stopped {attempts} times without a result: the grading process died each time. "
-                "If your notebook uses a lot of memory, starts processes or calls os._exit, change that and "
-                "resubmit; otherwise tell your instructor")
-    return (f"grading failed {attempts} times for reasons on the grader's side; your notebook was not graded. "
-            "Resubmit later, and tell your instructor if it happens again")
+        return (
+            f"grading stopped {attempts} times without a result: the grading process died each time. "
+            "If your notebook uses a lot of memory, starts processes or calls os._exit, change that and "
+            "resubmit; otherwise tell your instructor"
+        )
+    return (
+        f"grading failed {attempts} times for reasons on the grader's side; your notebook was not graded. "
+        "Resubmit later, and tell your instructor if it happens again"
+    )
 
 
 # --- records ----------------------------------------------------------------------------------
@@ -97,8 +103,16 @@ class Claim:
 
 
 def _job(row: sa.Row) -> Job:
-    return Job(id=row.id, user_id=row.user_id, exercise=row.exercise, filename=row.filename,
-               notebook=bytes(row.notebook), sha256=row.sha256, attempts=row.attempts, lease_owner=row.lease_owner)
+    return Job(
+        id=row.id,
+        user_id=row.user_id,
+        exercise=row.exercise,
+        filename=row.filename,
+        notebook=bytes(row.notebook),
+        sha256=row.sha256,
+        attempts=row.attempts,
+        lease_owner=row.lease_owner,
+    )
 
 
 def sha256_of(data: bytes) -> str:
@@ -108,8 +122,16 @@ def sha256_of(data: bytes) -> str:
 # --- enqueue ----------------------------------------------------------------------------------
 
 
-def enqueue(store: Store, *, user_id: int, exercise: str, filename: str, notebook: bytes,
-            per_minute: int | None = None, max_queued: int | None = None) -> Enqueued:
+def enqueue(
+    store: Store,
+    *,
+    user_id: int,
+    exercise: str,
+    filename: str,
+    notebook: bytes,
+    per_minute: int | None = None,
+    max_queued: int | None = None,
+) -> Enqueued:
     """Queue a submission, or return the identical one already queued or running.
 
     Raises:
@@ -123,16 +145,22 @@ def enqueue(store: Store, *, user_id: int, exercise: str, filename: str, noteboo
         if store.dialect == "postgresql":  # one learner's submissions are decided one at a time
             conn.execute(sa.select(users.c.id).where(users.c.id == user_id).with_for_update())
         existing = conn.execute(
-            sa.select(_s.id, _s.status).where(_s.user_id == user_id, _s.exercise == exercise, _s.sha256 == digest,
-                                              _s.status.in_(ACTIVE_STATUSES))
+            sa.select(_s.id, _s.status).where(
+                _s.user_id == user_id, _s.exercise == exercise, _s.sha256 == digest, _s.status.in_(ACTIVE_STATUSES)
+            )
         ).first()
         if existing is not None:
             return Enqueued(id=existing.id, status=existing.status, created=False)
         if per_minute is not None:
-            recent = conn.execute(
-                sa.select(_s.created_at).where(_s.user_id == user_id, _s.created_at > now - 60.0)
-                .order_by(_s.created_at)
-            ).scalars().all()
+            recent = (
+                conn.execute(
+                    sa.select(_s.created_at)
+                    .where(_s.user_id == user_id, _s.created_at > now - 60.0)
+                    .order_by(_s.created_at)
+                )
+                .scalars()
+                .all()
+            )
             if len(recent) >= per_minute:
                 wait = recent[len(recent) - per_minute] + 60.0 - now
                 raise RateLimited(
@@ -148,11 +176,26 @@ def enqueue(store: Store, *, user_id: int, exercise: str, filename: str, noteboo
                     retry_after_s=30.0,
                 )
         new_id = str(uuid.uuid4())
-        conn.execute(sa.insert(submissions).values(
-            id=new_id, user_id=user_id, exercise=exercise, filename=filename, notebook=notebook, sha256=digest,
-            status=SubmissionStatus.QUEUED, result=None, message="", attempts=0, lease_owner=None,
-            lease_expires_at=None, available_at=now, dispatched_at=None, created_at=now, updated_at=now,
-        ))
+        conn.execute(
+            sa.insert(submissions).values(
+                id=new_id,
+                user_id=user_id,
+                exercise=exercise,
+                filename=filename,
+                notebook=notebook,
+                sha256=digest,
+                status=SubmissionStatus.QUEUED,
+                result=None,
+                message="",
+                attempts=0,
+                lease_owner=None,
+                lease_expires_at=None,
+                available_at=now,
+                dispatched_at=None,
+                created_at=now,
+                updated_at=now,
+            )
+        )
         return Enqueued(id=new_id, status=SubmissionStatus.QUEUED, created=True)
 
     return store.run(work)
@@ -164,14 +207,24 @@ def enqueue(store: Store, *, user_id: int, exercise: str, filename: str, noteboo
 def _claimable(now: float, max_attempts: int) -> sa.ColumnElement[bool]:
     return sa.and_(
         _s.attempts < max_attempts,
-        sa.or_(sa.and_(_s.status == SubmissionStatus.QUEUED, _s.available_at <= now),
-               sa.and_(_s.status == SubmissionStatus.RUNNING, _s.lease_expires_at < now)),
+        sa.or_(
+            sa.and_(_s.status == SubmissionStatus.QUEUED, _s.available_at <= now),
+            sa.and_(_s.status == SubmissionStatus.RUNNING, _s.lease_expires_at < now),
+        ),
     )
 
 
 def _error_result(row: sa.Row, message: str) -> str:
-    result = Result(exercise=row.exercise, submission=row.filename, status=SubmissionStatus.ERROR.value, score=0.0,
-                    max_score=0.0, duration_s=0.0, device="none", message=message)
+    result = Result(
+        exercise=row.exercise,
+        submission=row.filename,
+        status=SubmissionStatus.ERROR.value,
+        score=0.0,
+        max_score=0.0,
+        duration_s=0.0,
+        device="none",
+        message=message,
+    )
     return json.dumps(result.to_dict())
 
 
@@ -179,8 +232,10 @@ def _dead_letter(conn: Connection, now: float, max_attempts: int, submission_id:
     """Jobs that used up their attempts become final errors."""
     used_up = sa.and_(
         _s.attempts >= max_attempts,
-        sa.or_(_s.status == SubmissionStatus.QUEUED,
-               sa.and_(_s.status == SubmissionStatus.RUNNING, _s.lease_expires_at < now)),
+        sa.or_(
+            _s.status == SubmissionStatus.QUEUED,
+            sa.and_(_s.status == SubmissionStatus.RUNNING, _s.lease_expires_at < now),
+        ),
     )
     query = sa.select(_s.id, _s.exercise, _s.filename, _s.status, _s.attempts).where(used_up)
     if submission_id is not None:
@@ -189,23 +244,39 @@ def _dead_letter(conn: Connection, now: float, max_attempts: int, submission_id:
     for row in conn.execute(query).all():
         message = dead_letter_message(row.attempts, worker_died=row.status == SubmissionStatus.RUNNING)
         count += conn.execute(
-            sa.update(submissions).where(_s.id == row.id, used_up)
-            .values(status=SubmissionStatus.ERROR, message=message, result=_error_result(row, message), score=0.0,
-                    max_score=0.0, lease_owner=None, lease_expires_at=None, updated_at=now)
+            sa.update(submissions)
+            .where(_s.id == row.id, used_up)
+            .values(
+                status=SubmissionStatus.ERROR,
+                message=message,
+                result=_error_result(row, message),
+                score=0.0,
+                max_score=0.0,
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
         ).rowcount
     return count
 
 
 def _claim_values(owner: str, now: float, lease_s: float) -> dict[str, Any]:
-    return {"status": SubmissionStatus.RUNNING, "attempts": _s.attempts + 1, "lease_owner": owner,
-            "lease_expires_at": now + lease_s, "updated_at": now}
+    return {
+        "status": SubmissionStatus.RUNNING,
+        "attempts": _s.attempts + 1,
+        "lease_owner": owner,
+        "lease_expires_at": now + lease_s,
+        "updated_at": now,
+    }
 
 
 def _anything_to_do(store: Store) -> bool:
     """A cheap read: is any job queued, or running (perhaps on an expired lease)? Idle workers poll this,
     so an empty queue never takes SQLite's write lock."""
-    return store.run(lambda conn: conn.execute(
-        sa.select(_s.id).where(_s.status.in_(ACTIVE_STATUSES)).limit(1)).first() is not None, write=False)
+    return store.run(
+        lambda conn: conn.execute(sa.select(_s.id).where(_s.status.in_(ACTIVE_STATUSES)).limit(1)).first() is not None,
+        write=False,
+    )
 
 
 def claim(store: Store, owner: str, *, lease_s: float, max_attempts: int) -> Job | None:
@@ -217,10 +288,18 @@ def claim(store: Store, owner: str, *, lease_s: float, max_attempts: int) -> Job
         now = time.time()
         _dead_letter(conn, now, max_attempts)
         ready = _claimable(now, max_attempts)
-        pick = (sa.select(_s.id).where(ready).order_by(_s.available_at, _s.created_at).limit(1)
-                .with_for_update(skip_locked=True).scalar_subquery())
+        pick = (
+            sa.select(_s.id)
+            .where(ready)
+            .order_by(_s.available_at, _s.created_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
         row = conn.execute(
-            sa.update(submissions).where(_s.id == pick, ready).values(**_claim_values(owner, now, lease_s))
+            sa.update(submissions)
+            .where(_s.id == pick, ready)
+            .values(**_claim_values(owner, now, lease_s))
             .returning(*submissions.c)
         ).first()
         return _job(row) if row is not None else None
@@ -236,8 +315,10 @@ def claim_submission(store: Store, submission_id: str, owner: str, *, lease_s: f
         _dead_letter(conn, now, max_attempts, submission_id)
         ready = _claimable(now, max_attempts)
         row = conn.execute(
-            sa.update(submissions).where(_s.id == submission_id, ready)
-            .values(**_claim_values(owner, now, lease_s)).returning(*submissions.c)
+            sa.update(submissions)
+            .where(_s.id == submission_id, ready)
+            .values(**_claim_values(owner, now, lease_s))
+            .returning(*submissions.c)
         ).first()
         if row is not None:
             return Claim(job=_job(row), status=SubmissionStatus.RUNNING)
@@ -256,11 +337,14 @@ def renew(store: Store, job_id: str, owner: str, *, lease_s: float) -> bool:
     """Extend ``owner``'s lease; False when the lease was lost (expired and taken, or finished)."""
 
     def work(conn: Connection) -> bool:
-        return conn.execute(
-            sa.update(submissions).where(_s.id == job_id, _s.lease_owner == owner,
-                                         _s.status == SubmissionStatus.RUNNING)
-            .values(lease_expires_at=time.time() + lease_s)
-        ).rowcount == 1
+        return (
+            conn.execute(
+                sa.update(submissions)
+                .where(_s.id == job_id, _s.lease_owner == owner, _s.status == SubmissionStatus.RUNNING)
+                .values(lease_expires_at=time.time() + lease_s)
+            ).rowcount
+            == 1
+        )
 
     return store.run(work)
 
@@ -272,12 +356,23 @@ def complete(store: Store, job_id: str, owner: str, result: Result) -> bool:
     data = result.to_dict()
 
     def work(conn: Connection) -> bool:
-        return conn.execute(
-            sa.update(submissions).where(_s.id == job_id, _s.lease_owner == owner,
-                                         _s.status == SubmissionStatus.RUNNING)
-            .values(status=result.status, result=json.dumps(data), message=result.message, score=result.score,
-                    max_score=result.max_score, lease_owner=None, lease_expires_at=None, updated_at=time.time())
-        ).rowcount == 1
+        return (
+            conn.execute(
+                sa.update(submissions)
+                .where(_s.id == job_id, _s.lease_owner == owner, _s.status == SubmissionStatus.RUNNING)
+                .values(
+                    status=result.status,
+                    result=json.dumps(data),
+                    message=result.message,
+                    score=result.score,
+                    max_score=result.max_score,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=time.time(),
+                )
+            ).rowcount
+            == 1
+        )
 
     return store.run(work)
 
@@ -302,14 +397,21 @@ def fail(store: Store, job: Job, owner: str, *, max_attempts: int) -> Submission
             row = conn.execute(sa.select(_s.exercise, _s.filename).where(mine)).first()
             if row is None:
                 return None
-            values: dict[str, Any] = {"status": SubmissionStatus.ERROR, "message": message,
-                                      "result": _error_result(row, message), "score": 0.0, "max_score": 0.0}
+            values: dict[str, Any] = {
+                "status": SubmissionStatus.ERROR,
+                "message": message,
+                "result": _error_result(row, message),
+                "score": 0.0,
+                "max_score": 0.0,
+            }
         else:
-            values = {"status": SubmissionStatus.QUEUED, "message": retrying_message(job.attempts, max_attempts),
-                      "available_at": now + delay}
+            values = {
+                "status": SubmissionStatus.QUEUED,
+                "message": retrying_message(job.attempts, max_attempts),
+                "available_at": now + delay,
+            }
         changed = conn.execute(
-            sa.update(submissions).where(mine)
-            .values(**values, lease_owner=None, lease_expires_at=None, updated_at=now)
+            sa.update(submissions).where(mine).values(**values, lease_owner=None, lease_expires_at=None, updated_at=now)
         ).rowcount
         return values["status"] if changed == 1 else None
 
@@ -321,8 +423,9 @@ def fail(store: Store, job: Job, owner: str, *, max_attempts: int) -> Submission
 
 def queue_depth(store: Store) -> dict[str, int]:
     """How many submissions are in each status."""
-    rows = store.run(lambda conn: conn.execute(sa.select(_s.status, sa.func.count()).group_by(_s.status)).all(),
-                     write=False)
+    rows = store.run(
+        lambda conn: conn.execute(sa.select(_s.status, sa.func.count()).group_by(_s.status)).all(), write=False
+    )
     counts = dict.fromkeys((status.value for status in SubmissionStatus), 0)
     counts.update({row[0]: int(row[1]) for row in rows})
     return counts
@@ -339,8 +442,11 @@ def needs_dispatch(store: Store, *, redispatch_after_s: float, max_attempts: int
         now = time.time()
         _dead_letter(conn, now, max_attempts)
         stale = sa.or_(
-            sa.and_(_s.status == SubmissionStatus.QUEUED, _s.available_at <= now,
-                    sa.or_(_s.dispatched_at.is_(None), _s.dispatched_at < now - redispatch_after_s)),
+            sa.and_(
+                _s.status == SubmissionStatus.QUEUED,
+                _s.available_at <= now,
+                sa.or_(_s.dispatched_at.is_(None), _s.dispatched_at < now - redispatch_after_s),
+            ),
             sa.and_(_s.status == SubmissionStatus.RUNNING, _s.lease_expires_at < now),
         )
         return list(conn.execute(sa.select(_s.id).where(stale).order_by(_s.created_at)).scalars())
@@ -351,5 +457,4 @@ def needs_dispatch(store: Store, *, redispatch_after_s: float, max_attempts: int
 def mark_dispatched(store: Store, ids: list[str]) -> None:
     if not ids:
         return
-    store.run(lambda conn: conn.execute(
-        sa.update(submissions).where(_s.id.in_(ids)).values(dispatched_at=time.time())))
+    store.run(lambda conn: conn.execute(sa.update(submissions).where(_s.id.in_(ids)).values(dispatched_at=time.time())))

@@ -70,15 +70,20 @@ class WorkerProcesses:
         self.restarts = 0
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "grader", "worker", "--concurrency", "1"], env=self._env,
-                                stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "grader", "worker", "--concurrency", "1"], env=self._env, stdin=subprocess.DEVNULL
+        )
 
     def _supervise(self) -> None:
         while not self._stop.wait(self._restart_delay_s):
             for index, process in enumerate(self._processes):
                 if process.poll() is not None and not self._stop.is_set():
-                    log.warning("grading worker %d (pid %d) exited with %s; starting another",
-                                index, process.pid, process.returncode)
+                    log.warning(
+                        "grading worker %d (pid %d) exited with %s; starting another",
+                        index,
+                        process.pid,
+                        process.returncode,
+                    )
                     self._processes[index] = self._spawn()
                     self.restarts += 1
 
@@ -126,8 +131,9 @@ def _exit_on_sigterm(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
-def run_service(settings: Settings, *, workers: int | None = None,
-                announce: Callable[[ServiceStarted], None] | None = None) -> None:
+def run_service(
+    settings: Settings, *, workers: int | None = None, announce: Callable[[ServiceStarted], None] | None = None
+) -> None:
     """Serve the grader (API, pages, the built site) and grade, until interrupted.
 
     ``workers`` defaults to ``settings.service_workers`` (0 when a Celery broker is configured).
@@ -158,10 +164,16 @@ def run_service(settings: Settings, *, workers: int | None = None,
         config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
         server = uvicorn.Server(config)
         if announce is not None:
-            announce(ServiceStarted(
-                url=f"http://{shown_host}:{port}/", store=sa_url(settings), workers=count, sandboxed=settings.sandbox,
-                instructor_token=first[1] if first else None, instructor_name=first[0] if first else None,
-            ))
+            announce(
+                ServiceStarted(
+                    url=f"http://{shown_host}:{port}/",
+                    store=sa_url(settings),
+                    workers=count,
+                    sandboxed=settings.sandbox,
+                    instructor_token=first[1] if first else None,
+                    instructor_name=first[0] if first else None,
+                )
+            )
         server.run(sockets=[sock])
     finally:
         if pool is not None:

@@ -272,9 +272,11 @@ class Store:
                             "check that the database is running and GRADER_DATABASE_URL is right"
                         ) from exc
                     raise
-                log.warning("the store's connection failed (%s); retrying in %.2f s",
-                            str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__,
-                            delay)
+                log.warning(
+                    "the store's connection failed (%s); retrying in %.2f s",
+                    str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__,
+                    delay,
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -317,8 +319,9 @@ def migrate(store: Store, *, target: int | None = None) -> list[Migration]:
         for step in MIGRATIONS:
             if current < step.version <= goal:
                 step.apply(conn)
-                conn.execute(sa.insert(schema_version).values(version=step.version, name=step.name,
-                                                              applied_at=time.time()))
+                conn.execute(
+                    sa.insert(schema_version).values(version=step.version, name=step.name, applied_at=time.time())
+                )
                 applied.append(step)
     return applied
 
@@ -331,8 +334,12 @@ def open_store(settings_or_url: Settings | str, *, upgrade: bool = True, pool_si
         database = parsed.database or ""
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
-                                  pool_size=pool_size, max_overflow=20)
+        engine = sa.create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+            pool_size=pool_size,
+            max_overflow=20,
+        )
         _sqlite_setup(engine)
     elif parsed.get_backend_name() == "postgresql":
         engine = sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=20)

@@ -102,8 +102,9 @@ def send(app: Celery, submission_id: str) -> None:
 
 def redispatch(settings: Settings, app: Celery, store: Store) -> list[str]:
     """Send tasks for submissions nobody is grading (never sent, lost, or whose worker died)."""
-    ids = queue.needs_dispatch(store, redispatch_after_s=settings.grading_timeout_s + 2 * settings.lease_s,
-                               max_attempts=settings.max_attempts)
+    ids = queue.needs_dispatch(
+        store, redispatch_after_s=settings.grading_timeout_s + 2 * settings.lease_s, max_attempts=settings.max_attempts
+    )
     for submission_id in ids:
         send(app, submission_id)
     queue.mark_dispatched(store, ids)
@@ -129,13 +130,22 @@ def run_celery_worker(settings: Settings, *, concurrency: int = 1) -> None:
     open_store(settings).dispose()  # migrate once, before the pool forks
     app = make_celery(settings)
     stop = threading.Event()
-    sweeper = threading.Thread(target=_redispatch_loop, args=(settings, app, stop), name="grader-redispatch",
-                               daemon=True)
+    sweeper = threading.Thread(
+        target=_redispatch_loop, args=(settings, app, stop), name="grader-redispatch", daemon=True
+    )
     sweeper.start()
     try:
-        app.worker_main([
-            "worker", f"--concurrency={concurrency}", "--pool=prefork", f"--queues={QUEUE_NAME}",
-            "--loglevel=INFO", "--without-gossip", "--without-mingle", "--prefetch-multiplier=1",
-        ])
+        app.worker_main(
+            [
+                "worker",
+                f"--concurrency={concurrency}",
+                "--pool=prefork",
+                f"--queues={QUEUE_NAME}",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--prefetch-multiplier=1",
+            ]
+        )
     finally:
         stop.set()

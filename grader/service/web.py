@@ -58,9 +58,13 @@ class ErrorBody(BaseModel):
 
 
 def unauthorized() -> ApiError:
-    return ApiError(401, "unauthorized",
-                    "sign in: send the header 'Authorization: Bearer <token>' with the token your instructor "
-                    "gave you (or sign in at /signin)", headers={"WWW-Authenticate": "Bearer"})
+    return ApiError(
+        401,
+        "unauthorized",
+        "sign in: send the header 'Authorization: Bearer <token>' with the token your instructor "
+        "gave you (or sign in at /signin)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 def not_found() -> ApiError:
@@ -68,17 +72,26 @@ def not_found() -> ApiError:
 
 
 def too_large(limit: int) -> ApiError:
-    return ApiError(413, "too-large",
-                    f"the upload is over the {limit / 1e6:g} MB limit; clear the outputs "
-                    "(Edit → Clear All Outputs), save, and upload again")
+    return ApiError(
+        413,
+        "too-large",
+        f"the upload is over the {limit / 1e6:g} MB limit; clear the outputs "
+        "(Edit → Clear All Outputs), save, and upload again",
+    )
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` of a route that may answer these error statuses."""
-    text = {401: "no token, or a token that matches no account", 403: "instructors only",
-            404: "no such submission (or not yours)", 413: "upload over the size limit",
-            415: "not a Jupyter notebook", 422: "unknown exercise or a missing form field",
-            429: "rate limited: see Retry-After", 503: "queue full or store unavailable: see Retry-After"}
+    text = {
+        401: "no token, or a token that matches no account",
+        403: "instructors only",
+        404: "no such submission (or not yours)",
+        413: "upload over the size limit",
+        415: "not a Jupyter notebook",
+        422: "unknown exercise or a missing form field",
+        429: "rate limited: see Retry-After",
+        503: "queue full or store unavailable: see Retry-After",
+    }
     return {code: {"model": ErrorBody, "description": text[code]} for code in codes}
 
 
@@ -107,8 +120,12 @@ def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -
     if credentials is not None:
         return credentials.credentials, False
     if "authorization" in request.headers:  # present but not "Bearer <token>"
-        raise ApiError(401, "unauthorized", "the Authorization header must be 'Bearer <token>'",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "the Authorization header must be 'Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     cookie = request.cookies.get(COOKIE_NAME)
     return cookie, cookie is not None
 
@@ -120,8 +137,9 @@ def same_origin(request: Request) -> bool:
     return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
-def current_user(request: Request,
-                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None) -> User:
+def current_user(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None
+) -> User:
     """The signed-in account; 401 without a valid token."""
     token, from_cookie = _token(request, credentials)
     user = accounts.authenticate(app_state(request).store, token)
@@ -162,17 +180,26 @@ def accept(state: AppState, user: User, *, exercise: str, filename: str, data: b
     """Validate and queue one submission (shared by the API and the upload page)."""
     known = [e.id for e in catalog.list_exercises(state.settings)]
     if exercise not in known:
-        raise ApiError(422, "unknown-exercise",
-                       f"unknown exercise {exercise[:100]!r}; use one of: {', '.join(known) or 'none yet'}")
+        raise ApiError(
+            422,
+            "unknown-exercise",
+            f"unknown exercise {exercise[:100]!r}; use one of: {', '.join(known) or 'none yet'}",
+        )
     limit = int(state.settings.max_upload_mb * 1e6)
     try:
         parse_notebook(data, name=filename, max_bytes=limit)
     except InvalidNotebook as exc:
         raise ApiError(415, "not-a-notebook", str(exc)) from None
     try:
-        enqueued = queue.enqueue(state.store, user_id=user.id, exercise=exercise, filename=filename, notebook=data,
-                                 per_minute=state.settings.submissions_per_minute,
-                                 max_queued=state.settings.max_queued)
+        enqueued = queue.enqueue(
+            state.store,
+            user_id=user.id,
+            exercise=exercise,
+            filename=filename,
+            notebook=data,
+            per_minute=state.settings.submissions_per_minute,
+            max_queued=state.settings.max_queued,
+        )
     except RateLimited as exc:
         raise ApiError(429, exc.code, str(exc), headers={"Retry-After": str(math.ceil(exc.retry_after_s))}) from None
     except QueueFull as exc:
@@ -195,7 +222,8 @@ def find_submission(state: AppState, submission_id: str, user: User) -> sa.Row:
     """One submission with its learner's name; 404 when there is none or it is someone else's."""
     row = state.store.run(
         lambda conn: conn.execute(
-            sa.select(submissions, users.c.name.label("learner")).join(users, users.c.id == submissions.c.user_id)
+            sa.select(submissions, users.c.name.label("learner"))
+            .join(users, users.c.id == submissions.c.user_id)
             .where(submissions.c.id == submission_id)
         ).first(),
         write=False,
@@ -207,15 +235,30 @@ def find_submission(state: AppState, submission_id: str, user: User) -> sa.Row:
 
 def submission_view(row: sa.Row) -> dict[str, Any]:
     """The JSON of one submission: the Result's fields (once final) plus the job's own."""
-    view: dict[str, Any] = {"submission": row.filename, "score": None, "max_score": None, "duration_s": None,
-                            "device": None, "checks": []}
+    view: dict[str, Any] = {
+        "submission": row.filename,
+        "score": None,
+        "max_score": None,
+        "duration_s": None,
+        "device": None,
+        "checks": [],
+    }
     if row.result:
         view.update(json.loads(row.result))
-    view.update({
-        "id": row.id, "exercise": row.exercise, "learner": row.learner, "filename": row.filename,
-        "status": row.status, "message": row.message, "attempts": row.attempts, "final": row.status in FINAL_STATUSES,
-        "created_at": row.created_at, "updated_at": row.updated_at,
-    })
+    view.update(
+        {
+            "id": row.id,
+            "exercise": row.exercise,
+            "learner": row.learner,
+            "filename": row.filename,
+            "status": row.status,
+            "message": row.message,
+            "attempts": row.attempts,
+            "final": row.status in FINAL_STATUSES,
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+        }
+    )
     return view
 
 
@@ -224,7 +267,9 @@ def my_submissions(state: AppState, user: User, limit: int = 100) -> list[dict[s
     rows = state.store.run(
         lambda conn: conn.execute(
             sa.select(s.id, s.exercise, s.filename, s.status, s.score, s.max_score, s.message, s.created_at)
-            .where(s.user_id == user.id).order_by(s.created_at.desc()).limit(limit)
+            .where(s.user_id == user.id)
+            .order_by(s.created_at.desc())
+            .limit(limit)
         ).all(),
         write=False,
     )

@@ -167,15 +167,17 @@ class TaskOutcome:
     retry_in_s: float | None
 
 
-def grade_submission(settings: Settings, store: Store, grade: GradeFunction, submission_id: str,
-                     owner: str) -> TaskOutcome:
+def grade_submission(
+    settings: Settings, store: Store, grade: GradeFunction, submission_id: str, owner: str
+) -> TaskOutcome:
     """Grade one submission by id (the Celery task's body); idempotent.
 
     Nothing happens for a final submission; a submission leased by a live worker or backing
     off after a failure asks to be retried when that ends.
     """
-    found = queue.claim_submission(store, submission_id, owner, lease_s=settings.lease_s,
-                                   max_attempts=settings.max_attempts)
+    found = queue.claim_submission(
+        store, submission_id, owner, lease_s=settings.lease_s, max_attempts=settings.max_attempts
+    )
     if found.job is None:
         return TaskOutcome(None, found.retry_in_s)
     processed = process(settings, store, grade, found.job)
@@ -187,8 +189,15 @@ def grade_submission(settings: Settings, store: Store, grade: GradeFunction, sub
 class EmbeddedWorkers:
     """``count`` threads that grade queued jobs from the store until :meth:`stop`."""
 
-    def __init__(self, settings: Settings, store: Store, grade: GradeFunction, *, count: int,
-                 on_processed: Callable[[Processed], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        grade: GradeFunction,
+        *,
+        count: int,
+        on_processed: Callable[[Processed], None] | None = None,
+    ) -> None:
         self.settings, self.store, self.grade = settings, store, grade
         self._count = count
         self._stop = threading.Event()

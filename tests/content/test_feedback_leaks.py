@@ -26,20 +26,20 @@ REPO = Path(__file__).resolve().parents[2]
 EXERCISE = "00-learning-ml-engineering"
 
 #: exercise 0.1, correct, plus a hook that keeps the source of every cell that runs after it
-SPY = '''
+SPY = """
 import builtins
 builtins._seen = []
 get_ipython().events.register("pre_run_cell", lambda info: builtins._seen.append(info.raw_cell))
-'''
+"""
 #: exercise 0.2: every call reports what the spy saw, encoded, in an assertion message
-SMUGGLE = '''
+SMUGGLE = """
 import base64, builtins
 class LearningPlan:
     pass
 def make_plan(goal, route, weekly_hours, project):
     seen = "\\n".join(builtins._seen)
     raise AssertionError("LEAK:" + base64.b64encode(seen.encode()).decode())
-'''
+"""
 
 
 def test_a_visible_check_after_a_hidden_one_does_not_quote_learner_text(tmp_path: Path) -> None:
@@ -47,9 +47,7 @@ def test_a_visible_check_after_a_hidden_one_does_not_quote_learner_text(tmp_path
     settings = load_settings(REPO)
     nb = nbformat.read(REPO / "exercises" / f"{EXERCISE}.ipynb", as_version=4)
     solution = nbformat.read(REPO / "solutions" / f"{EXERCISE}.ipynb", as_version=4)
-    answers = {
-        c.metadata[markers.META_GRADER][markers.META_ID]: c.source for _, c in exercise_cells(solution)
-    }
+    answers = {c.metadata[markers.META_GRADER][markers.META_ID]: c.source for _, c in exercise_cells(solution)}
     for _, cell in exercise_cells(nb):
         exercise_id = cell.metadata[markers.META_GRADER][markers.META_ID]
         cell.source = {"0.1": answers["0.1"] + SPY, "0.2": SMUGGLE}.get(exercise_id, answers[exercise_id])

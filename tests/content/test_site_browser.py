@@ -36,8 +36,15 @@ REPO = Path(__file__).resolve().parents[2]
 #: shared with tests/content/test_site.py and test_lessons_smoke.py (one build, lessons executed once)
 BUILD_DIR = REPO / "_build" / "test-content"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 #: a query for search.html, so that its script runs a search over the index
 SEARCH_QUERY = "?q=drift"
 #: where TeX left as typed means MathJax did not run (``\(…\)`` inline, ``\[…\]`` and ``$$…$$`` display)
@@ -130,8 +137,7 @@ def site() -> Settings:
 @pytest.fixture(scope="module")
 def served(site: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The site's base URL, served as ``make serve`` serves it (no grading workers: only pages are read)."""
-    settings = load_settings(root=REPO, build_dir=BUILD_DIR, data_dir=tmp_path_factory.mktemp("service"),
-                             sandbox=False)
+    settings = load_settings(root=REPO, build_dir=BUILD_DIR, data_dir=tmp_path_factory.mktemp("service"), sandbox=False)
     with LiveSite(create_app(settings, workers=0)) as server:
         yield server.url
 
@@ -154,8 +160,11 @@ def page(served: str) -> Iterator[Any]:
 def site_pages(site: Settings) -> list[str]:
     """Every HTML file of the built site (relative, POSIX), theme and source folders aside."""
     root = site.site_dir
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.html")
-                  if not {"_static", "_sources", "_images"} & set(p.relative_to(root).parts))
+    return sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*.html")
+        if not {"_static", "_sources", "_images"} & set(p.relative_to(root).parts)
+    )
 
 
 def visit(page: Any, base: str, relative: str) -> Seen:
@@ -180,8 +189,13 @@ def visit(page: Any, base: str, relative: str) -> Seen:
         if response.status >= 400:
             seen.problems.append(f"HTTP {response.status}: {response.url}")
 
-    handlers = {"console": on_console, "pageerror": lambda e: seen.problems.append(f"script error: {e}"),
-                "request": on_request, "requestfailed": on_failed, "response": on_response}
+    handlers = {
+        "console": on_console,
+        "pageerror": lambda e: seen.problems.append(f"script error: {e}"),
+        "request": on_request,
+        "requestfailed": on_failed,
+        "response": on_response,
+    }
     for event, handler in handlers.items():
         page.on(event, handler)
     try:
@@ -211,8 +225,9 @@ def test_every_page_loads_cleanly_under_the_service_policy(site: Settings, serve
     assert any(p.startswith("exercises/") for p in pages) and any(p.startswith("notebooks/") for p in pages)
     seen = {relative: visit(page, served, relative) for relative in pages}
     failing = {relative: s.problems for relative, s in seen.items() if s.problems}
-    report = "\n".join(f"{relative}:\n  " + "\n  ".join(dict.fromkeys(problems))
-                       for relative, problems in failing.items())
+    report = "\n".join(
+        f"{relative}:\n  " + "\n  ".join(dict.fromkeys(problems)) for relative, problems in failing.items()
+    )
     assert not failing, f"{len(failing)} of {len(pages)} pages show problems:\n{report}"
     # the maths check is not vacuous: the chapter has maths, and MathJax typeset all of it
     assert seen[MATHS_PAGE].maths > 0 and seen[MATHS_PAGE].typeset >= seen[MATHS_PAGE].maths

@@ -184,8 +184,13 @@ def write_course(root: Path, *, cell_timeout_s: float, grading_timeout_s: float)
     nbformat.write(solution(LIMITS), root / "solutions" / f"{EXERCISE}.ipynb")
     nbformat.write(solution(ROOMY_LIMITS), root / "solutions" / f"{ROOMY}.ipynb")
     nbformat.write(solution(TIGHT_LIMITS), root / "solutions" / f"{TIGHT}.ipynb")
-    return load_settings(root, build_dir=root / "_build", cell_timeout_s=cell_timeout_s,
-                         grading_timeout_s=grading_timeout_s, kernel_name="python3")
+    return load_settings(
+        root,
+        build_dir=root / "_build",
+        cell_timeout_s=cell_timeout_s,
+        grading_timeout_s=grading_timeout_s,
+        kernel_name="python3",
+    )
 
 
 @contextlib.contextmanager
@@ -243,8 +248,11 @@ def leftovers(tmp: Path) -> list[str]:
 
 def tree_digest(root: Path) -> tuple[tuple[str, int, int], ...]:
     """Every file under ``root`` with its size and modification time (a changed bundle shows here)."""
-    return tuple(sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
-                        for p in root.rglob("*") if p.is_file()))
+    return tuple(
+        sorted(
+            (str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -259,8 +267,12 @@ class HostState:
 
     @classmethod
     def now(cls, area: Path, marker: str) -> HostState:
-        return cls(job_processes(), tuple(mounts_under(area)), tuple(leftovers(area / "tmp")),
-                   tuple(sorted(str(p) for p in Path("/tmp").glob(f"*{marker}*"))))
+        return cls(
+            job_processes(),
+            tuple(mounts_under(area)),
+            tuple(leftovers(area / "tmp")),
+            tuple(sorted(str(p) for p in Path("/tmp").glob(f"*{marker}*"))),
+        )
 
 
 CLEAN = HostState({}, (), (), ())

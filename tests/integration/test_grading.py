@@ -100,8 +100,9 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     )
     (root / "solutions").mkdir()
     nbformat.write(solution(), root / "solutions" / f"{EXERCISE}.ipynb")
-    return load_settings(root, build_dir=root / "_build", cell_timeout_s=60.0, grading_timeout_s=120.0,
-                         kernel_name="python3")
+    return load_settings(
+        root, build_dir=root / "_build", cell_timeout_s=60.0, grading_timeout_s=120.0, kernel_name="python3"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -161,8 +162,12 @@ def test_solution_scores_full_marks(course: Settings, bundle: Bundle) -> None:
 
 def test_stub_scores_zero_on_every_check(course: Settings, bundle: Bundle) -> None:
     """Does the untouched exercise earn nothing, each check saying which exercise is not done?"""
-    stub = learner_copy(**{"ex-mean": cell_by_id(bundle.template, "ex-mean").source,
-                           "ex-save": cell_by_id(bundle.template, "ex-save").source})
+    stub = learner_copy(
+        **{
+            "ex-mean": cell_by_id(bundle.template, "ex-mean").source,
+            "ex-save": cell_by_id(bundle.template, "ex-save").source,
+        }
+    )
     result = grade(course, stub)
     assert result.score == 0
     assert [c.message for c in result.checks] == [
@@ -297,8 +302,9 @@ def test_wrong_exercise_is_invalid(course: Settings, bundle: Bundle) -> None:
     ("metadata", "exercise", "says"),
     [({}, None, "does not say which exercise"), ({}, "00-nope", "unknown exercise '00-nope'; known exercises: 99-toy")],
 )
-def test_unknown_exercise_is_invalid(course: Settings, metadata: dict[str, object], exercise: str | None,
-                                     says: str) -> None:
+def test_unknown_exercise_is_invalid(
+    course: Settings, metadata: dict[str, object], exercise: str | None, says: str
+) -> None:
     """Without a known exercise id, is the submission invalid with the list of known exercises?"""
     nb = learner_copy()
     nb.metadata = metadata
@@ -323,8 +329,9 @@ def _write(folder: Path, name: str, nb: NotebookNode) -> Path:
     return path
 
 
-def test_cli_grade_json_and_jobs(in_course: Settings, bundle: Bundle, tmp_path: Path,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_grade_json_and_jobs(
+    in_course: Settings, bundle: Bundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Does `grader grade --json --jobs 2` print one schema object per submission, in order?"""
     paths = [
         _write(tmp_path, "full.ipynb", learner_copy()),
@@ -343,8 +350,9 @@ def test_cli_grade_json_and_jobs(in_course: Settings, bundle: Bundle, tmp_path: 
     assert "Grading feedback" in (tmp_path / "f.html").read_text(encoding="utf-8")
 
 
-def test_cli_check_prints_pass_fail_lines(in_course: Settings, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_check_prints_pass_fail_lines(
+    in_course: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Does `grader check` run the visible checks only and print one line per check?"""
     nb = learner_copy(**{"ex-mean": "def mean_of(values):\n    return 0"})
     code_ = cli.main(["check", str(_write(tmp_path, "mine.ipynb", nb))])

@@ -80,8 +80,7 @@ def course_digest(course: Settings, bundles: dict[str, Bundle]) -> tuple[tuple[s
 
 
 @pytest.fixture
-def host(area: Path, course: Settings, marker: str,
-         course_digest: tuple[tuple[str, int, int], ...]) -> Iterator[None]:
+def host(area: Path, course: Settings, marker: str, course_digest: tuple[tuple[str, int, int], ...]) -> Iterator[None]:
     """The host before a test is as clean as the test must leave it."""
     assert hc.HostState.now(area, marker) == hc.CLEAN
     yield
@@ -92,8 +91,7 @@ def grade(settings: Settings, nb: NotebookNode | bytes, **kwargs: object) -> Res
     return grade_notebook(settings, data, name="submission.ipynb", **kwargs)  # type: ignore[arg-type]
 
 
-def assert_host_untouched(area: Path, course: Settings, marker: str,
-                          digest: tuple[tuple[str, int, int], ...]) -> None:
+def assert_host_untouched(area: Path, course: Settings, marker: str, digest: tuple[tuple[str, int, int], ...]) -> None:
     """No job process, directory or mount left; the course unchanged; nothing in the host's /tmp."""
     assert hc.HostState.now(area, marker) == hc.CLEAN
     assert hc.tree_digest(course.root) == digest
@@ -133,21 +131,28 @@ def runner_peak_rss() -> Iterator[list[int]]:
 
 
 def test_hidden_checks_and_reference_outputs_are_out_of_reach(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
 ) -> None:
     """Can learner code read the bundle, the solutions, the runner's private files, or find them via /proc?"""
     bundle = bundles[hc.EXERCISE]
-    code = hc.probing({
-        "bundle": f"os.listdir({str(bundle.path)!r})",
-        "template": f"open({str(bundle.path / 'template.ipynb')!r}).read()",
-        "solutions": f"os.listdir({str(course.solutions_dir)!r})",
-        "runner": "[p for p in glob.glob('/tmp/**', recursive=True) if 'grader-run-' in p or 'grader-work-' in p]",
-        "cmdlines": "[p for p in glob.glob('/proc/[0-9]*/cmdline') "
-                    "if any(w in open(p, 'rb').read() for w in (b'pytest', b'_build', b'solutions'))]",
-        "environ": "[p for p in glob.glob('/proc/[0-9]*/environ') "
-                   "if any(w in open(p, 'rb').read() for w in (b'GRADER_', b'HOME=/root', b'PYTEST'))]",
-        "processes": "len([p for p in os.listdir('/proc') if p.isdigit()])",
-    })
+    code = hc.probing(
+        {
+            "bundle": f"os.listdir({str(bundle.path)!r})",
+            "template": f"open({str(bundle.path / 'template.ipynb')!r}).read()",
+            "solutions": f"os.listdir({str(course.solutions_dir)!r})",
+            "runner": "[p for p in glob.glob('/tmp/**', recursive=True) if 'grader-run-' in p or 'grader-work-' in p]",
+            "cmdlines": "[p for p in glob.glob('/proc/[0-9]*/cmdline') "
+            "if any(w in open(p, 'rb').read() for w in (b'pytest', b'_build', b'solutions'))]",
+            "environ": "[p for p in glob.glob('/proc/[0-9]*/environ') "
+            "if any(w in open(p, 'rb').read() for w in (b'GRADER_', b'HOME=/root', b'PYTEST'))]",
+            "processes": "len([p for p in os.listdir('/proc') if p.isdigit()])",
+        }
+    )
     result = grade(course, hc.hostile(code, report=True))
     assert evidence(result) == (
         "bundle=FileNotFoundError template=FileNotFoundError solutions=FileNotFoundError runner=ok:[] "
@@ -161,8 +166,13 @@ def test_hidden_checks_and_reference_outputs_are_out_of_reach(
 
 
 def test_a_job_cannot_see_or_touch_a_job_running_beside_it(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
-        tmp_path: Path,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
+    tmp_path: Path,
 ) -> None:
     """Graded two at a time, can one submission find, read, write or signal the other's files and processes?"""
     victim_save = (
@@ -173,13 +183,16 @@ def test_a_job_cannot_see_or_touch_a_job_running_beside_it(
         f"assert all(open(place + '/victim-{marker}').read() == 'secret' "
         "for place in ('/tmp', '/home/learner', '/dev/shm'))\n" + hc.HONEST["ex-save"]
     )
-    attack = hc.probing({
-        "found": "[p for p in glob.glob('/tmp/**', recursive=True) + glob.glob('/home/**', recursive=True) "
-                 "+ glob.glob('/dev/shm/*') if 'victim' in p]",
-        "ipcdirs": "len(glob.glob('/tmp/**/ipc', recursive=True))",
-        "others": "_others_visible()",
-        "killall": "os.kill(-1, signal.SIGKILL)",
-    }, prelude="time.sleep(1.5)")
+    attack = hc.probing(
+        {
+            "found": "[p for p in glob.glob('/tmp/**', recursive=True) + glob.glob('/home/**', recursive=True) "
+            "+ glob.glob('/dev/shm/*') if 'victim' in p]",
+            "ipcdirs": "len(glob.glob('/tmp/**/ipc', recursive=True))",
+            "others": "_others_visible()",
+            "killall": "os.kill(-1, signal.SIGKILL)",
+        },
+        prelude="time.sleep(1.5)",
+    )
     paths = [tmp_path / "attacker.ipynb", tmp_path / "victim.ipynb"]
     nbformat.write(hc.hostile(attack, report=True), paths[0])
     nbformat.write(hc.submission(**{**hc.HONEST, "ex-save": victim_save}), paths[1])
@@ -193,15 +206,18 @@ def test_a_job_cannot_see_or_touch_a_job_running_beside_it(
 # --- 3 and 4. the network ----------------------------------------------------------------
 
 
-def test_no_network_out(course: Settings, bundles: dict[str, Bundle], area: Path, marker: str,
-                        course_digest: tuple, host: None) -> None:
+def test_no_network_out(
+    course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None
+) -> None:
     """Can learner code resolve a name, reach a public address, or pip install a package?"""
-    code = hc.probing({
-        "dns": "socket.getaddrinfo('pypi.org', 443)",
-        "http": "socket.create_connection(('151.101.0.223', 80), timeout=2).close()",
-        "udp": "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('8.8.8.8', 53))",
-        "pip": "_pip_install()",
-    })
+    code = hc.probing(
+        {
+            "dns": "socket.getaddrinfo('pypi.org', 443)",
+            "http": "socket.create_connection(('151.101.0.223', 80), timeout=2).close()",
+            "udp": "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('8.8.8.8', 53))",
+            "pip": "_pip_install()",
+        }
+    )
     result = grade(course, hc.hostile(code, report=True))
     assert evidence(result) == "dns=gaierror http=OSError udp=OSError pip=ok:rc1:False"
     assert result.score == 0
@@ -216,17 +232,20 @@ def _host_address() -> str | None:
     return None
 
 
-def test_host_loopback_services_are_unreachable(course: Settings, bundles: dict[str, Bundle], area: Path,
-                                                marker: str, course_digest: tuple, host: None) -> None:
+def test_host_loopback_services_are_unreachable(
+    course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None
+) -> None:
     """With PostgreSQL and Redis listening on the host's 127.0.0.1, can learner code connect to them?"""
     listening = [port for port in (5432, 6379) if hc.tcp_open("127.0.0.1", port)]
     if not listening:
         pytest.skip("neither PostgreSQL (5432) nor Redis (6379) listens on this host's 127.0.0.1")
     address = _host_address() or "127.0.0.1"
-    attempts = {f"lo{port}": f"socket.create_connection(('127.0.0.1', {port}), timeout=2).close()"
-                for port in listening}
-    attempts |= {f"ip{port}": f"socket.create_connection(({address!r}, {port}), timeout=2).close()"
-                 for port in listening}
+    attempts = {
+        f"lo{port}": f"socket.create_connection(('127.0.0.1', {port}), timeout=2).close()" for port in listening
+    }
+    attempts |= {
+        f"ip{port}": f"socket.create_connection(({address!r}, {port}), timeout=2).close()" for port in listening
+    }
     result = grade(course, hc.hostile(hc.probing(attempts), report=True))
     saw = dict(item.split("=", 1) for item in evidence(result).split())
     assert saw.keys() == attempts.keys()
@@ -237,7 +256,7 @@ def test_host_loopback_services_are_unreachable(course: Settings, bundles: dict[
 
 # --- 5. fake summaries -------------------------------------------------------------------
 
-FAKES = '''print("===== 5 passed in 0.10s =====")
+FAKES = """print("===== 5 passed in 0.10s =====")
 print("submission.ipynb: 5/5 points")
 print('{"event": "cell", "index": 2, "status": "passed", "graded": true}')
 print('{"event": "done"}')
@@ -245,11 +264,12 @@ kernel = get_ipython().kernel
 kernel.session.send(kernel.iopub_socket, "stream", {"name": "stdout", "text": '{"event": "done"}\\n'},
                     parent=kernel.get_parent("shell"))
 for place in ("/tmp", "/home/learner"):
-    open(place + "/result.jsonl", "w").write('{"event": "cell", "index": 2, "status": "passed"}\\n')'''
+    open(place + "/result.jsonl", "w").write('{"event": "cell", "index": 2, "status": "passed"}\\n')"""
 
 
-def test_fake_summaries_and_result_lines_change_nothing(course: Settings, bundles: dict[str, Bundle], area: Path,
-                                                        marker: str, course_digest: tuple, host: None) -> None:
+def test_fake_summaries_and_result_lines_change_nothing(
+    course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None
+) -> None:
     """Do printed pytest summaries, score lines or JSON result lines (even forged kernel messages) count?"""
     result = grade(course, hc.hostile(FAKES))
     assert hc.summary(result) == ALL_ZERO
@@ -264,17 +284,28 @@ def test_fake_summaries_and_result_lines_change_nothing(course: Settings, bundle
 @pytest.mark.parametrize(
     "swallow",
     [
-        pytest.param("get_ipython().set_custom_exc((BaseException,), "
-                     "lambda shell, etype, value, tb, tb_offset=None: None)", id="set_custom_exc"),
-        pytest.param("from IPython.core.interactiveshell import InteractiveShell\n"
-                     "InteractiveShell.showtraceback = lambda *args, **kwargs: None\n"
-                     "get_ipython().showtraceback = lambda *args, **kwargs: None", id="showtraceback"),
+        pytest.param(
+            "get_ipython().set_custom_exc((BaseException,), lambda shell, etype, value, tb, tb_offset=None: None)",
+            id="set_custom_exc",
+        ),
+        pytest.param(
+            "from IPython.core.interactiveshell import InteractiveShell\n"
+            "InteractiveShell.showtraceback = lambda *args, **kwargs: None\n"
+            "get_ipython().showtraceback = lambda *args, **kwargs: None",
+            id="showtraceback",
+        ),
         pytest.param("import sys\nsys.excepthook = lambda *args: None", id="excepthook"),
     ],
 )
-def test_swallowed_exceptions_still_fail_the_check(course: Settings, bundles: dict[str, Bundle], area: Path,
-                                                   marker: str, course_digest: tuple, host: None,
-                                                   swallow: str) -> None:
+def test_swallowed_exceptions_still_fail_the_check(
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
+    swallow: str,
+) -> None:
     """When learner code hides tracebacks, does a failing assert-only check still fail, with its message?"""
     result = grade(course, hc.hostile(swallow))
     assert hc.summary(result) == ALL_ZERO
@@ -282,22 +313,27 @@ def test_swallowed_exceptions_still_fail_the_check(course: Settings, bundles: di
     assert_host_untouched(area, course, marker, course_digest)
 
 
-PATCHED_COMPARISONS = '''import builtins, math
+PATCHED_COMPARISONS = """import builtins, math
 import numpy
 math.isclose = lambda *args, **kwargs: True
 numpy.allclose = numpy.isclose = numpy.array_equal = lambda *args, **kwargs: True
-builtins.print = lambda *args, **kwargs: None'''
+builtins.print = lambda *args, **kwargs: None"""
 
-ALWAYS_EQUAL = '''class Anything:
+ALWAYS_EQUAL = """class Anything:
     def __eq__(self, other):
         return True
     __hash__ = object.__hash__
 def mean_of(values):
-    return Anything()'''
+    return Anything()"""
 
 
 def test_patched_comparisons_and_print_do_not_pass_hidden_checks(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
 ) -> None:
     """With math.isclose, numpy.allclose and print patched in the kernel, does anything pass? (No.)"""
     result = grade(course, hc.hostile(PATCHED_COMPARISONS))
@@ -307,7 +343,12 @@ def test_patched_comparisons_and_print_do_not_pass_hidden_checks(
 
 
 def test_an_always_equal_object_fools_only_assert_only_checks(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
 ) -> None:
     """Does an object whose == is always true pass the hidden checks? (No: they compare printed values.)
 
@@ -327,15 +368,25 @@ def test_an_always_equal_object_fools_only_assert_only_checks(
     ("ending", "message"),
     [
         pytest.param("import sys\nsys.exit(0)", "not run: exercise 9.2 raised SystemExit", id="sys.exit"),
-        pytest.param("import os\nos._exit(0)", "not run: the kernel died in exercise 9.2 (os._exit or a crash)",
-                     id="os._exit"),
-        pytest.param("import os\nos.kill(os.getpid(), 9)",
-                     "not run: the kernel died in exercise 9.2 (os._exit or a crash)", id="kill-own-kernel"),
+        pytest.param(
+            "import os\nos._exit(0)", "not run: the kernel died in exercise 9.2 (os._exit or a crash)", id="os._exit"
+        ),
+        pytest.param(
+            "import os\nos.kill(os.getpid(), 9)",
+            "not run: the kernel died in exercise 9.2 (os._exit or a crash)",
+            id="kill-own-kernel",
+        ),
     ],
 )
 def test_ending_early_scores_what_an_unfinished_notebook_scores(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
-        ending: str, message: str,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
+    ending: str,
+    message: str,
 ) -> None:
     """When exercise 9.2 ends the kernel, do the checks before it keep their verdict and the rest score zero?"""
     result = grade(course, hc.submission(**{**hc.HONEST, "ex-save": ending}))
@@ -348,15 +399,22 @@ def test_ending_early_scores_what_an_unfinished_notebook_scores(
 
 
 def test_the_grader_cannot_be_signalled_traced_or_inspected(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
 ) -> None:
     """Can learner code signal the grader (by pid, or kill -9 -1), ptrace a process, or see other pids?"""
-    code = hc.probing({
-        "signal": f"os.kill({os.getpid()}, signal.SIGKILL)",
-        "killall": "os.kill(-1, signal.SIGKILL)",
-        "ptrace": "_ptrace_child()",
-        "others": "_others_visible()",
-    })
+    code = hc.probing(
+        {
+            "signal": f"os.kill({os.getpid()}, signal.SIGKILL)",
+            "killall": "os.kill(-1, signal.SIGKILL)",
+            "ptrace": "_ptrace_child()",
+            "others": "_others_visible()",
+        }
+    )
     result = grade(course, hc.hostile(code, report=True))
     assert evidence(result) == (
         "signal=ProcessLookupError killall=ProcessLookupError ptrace=ok:Operation not permitted others=ok:[]"
@@ -369,7 +427,12 @@ def test_the_grader_cannot_be_signalled_traced_or_inspected(
 
 
 def test_planted_conftest_sitecustomize_pth_and_ini_files_are_inert(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
 ) -> None:
     """Do conftest.py, sitecustomize.py, *.pth or pytest.ini written by learner code reach the grader or a later job?"""
     payload = f"import os; open('/tmp/{marker}-planted', 'w').close()"
@@ -399,24 +462,61 @@ IGNORE_INTERRUPTS = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)
 @pytest.mark.parametrize(
     ("exercise", "cell_timeout_s", "code", "messages"),
     [
-        pytest.param(hc.EXERCISE, 3.0, "while True:\n    pass",
-                     ["not run: exercise 9.1 timed out after 3 s"] * 2, id="cpu-loop-interrupted"),
-        pytest.param(hc.EXERCISE, 3.0, IGNORE_INTERRUPTS + "while True:\n    pass",
-                     ["not run: exercise 9.1 timed out after 3 s and the kernel had to be stopped"] * 3,
-                     id="cpu-loop-kernel-stopped"),
-        pytest.param(hc.TIGHT, 30.0, IGNORE_INTERRUPTS + "while True:\n    pass",
-                     ["not run: CPU time limit exceeded (4 s) in exercise 9.1"] * 3, id="cpu-limit"),
-        pytest.param(hc.EXERCISE, 3.0, "import time\ntime.sleep(10_000)",
-                     ["not run: exercise 9.1 timed out after 3 s"] * 2, id="sleep-interrupted"),
-        pytest.param(hc.EXERCISE, 3.0, "answer = input('answer? ')",
-                     ["not run: exercise 9.1 raised StdinNotImplementedError"] * 2, id="input"),
-        pytest.param(hc.TIGHT, 30.0, IGNORE_INTERRUPTS + "import time\nwhile True:\n    time.sleep(1)",
-                     ["not run: wall-clock limit exceeded (12 s) in exercise 9.1"] * 3, id="wall-clock-limit"),
+        pytest.param(
+            hc.EXERCISE,
+            3.0,
+            "while True:\n    pass",
+            ["not run: exercise 9.1 timed out after 3 s"] * 2,
+            id="cpu-loop-interrupted",
+        ),
+        pytest.param(
+            hc.EXERCISE,
+            3.0,
+            IGNORE_INTERRUPTS + "while True:\n    pass",
+            ["not run: exercise 9.1 timed out after 3 s and the kernel had to be stopped"] * 3,
+            id="cpu-loop-kernel-stopped",
+        ),
+        pytest.param(
+            hc.TIGHT,
+            30.0,
+            IGNORE_INTERRUPTS + "while True:\n    pass",
+            ["not run: CPU time limit exceeded (4 s) in exercise 9.1"] * 3,
+            id="cpu-limit",
+        ),
+        pytest.param(
+            hc.EXERCISE,
+            3.0,
+            "import time\ntime.sleep(10_000)",
+            ["not run: exercise 9.1 timed out after 3 s"] * 2,
+            id="sleep-interrupted",
+        ),
+        pytest.param(
+            hc.EXERCISE,
+            3.0,
+            "answer = input('answer? ')",
+            ["not run: exercise 9.1 raised StdinNotImplementedError"] * 2,
+            id="input",
+        ),
+        pytest.param(
+            hc.TIGHT,
+            30.0,
+            IGNORE_INTERRUPTS + "import time\nwhile True:\n    time.sleep(1)",
+            ["not run: wall-clock limit exceeded (12 s) in exercise 9.1"] * 3,
+            id="wall-clock-limit",
+        ),
     ],
 )
 def test_cells_that_never_end_are_stopped(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
-        exercise: str, cell_timeout_s: float, code: str, messages: list[str],
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
+    exercise: str,
+    cell_timeout_s: float,
+    code: str,
+    messages: list[str],
 ) -> None:
     """Does an endless loop, an endless sleep or input() end in a verdict that says why, with the kernel stopped?"""
     settings = dataclasses.replace(course, cell_timeout_s=cell_timeout_s)
@@ -458,8 +558,13 @@ evidence = f"forks={capped(len(children))}:{fork_error} threads={capped(len(thre
 
 
 def test_fork_and_thread_bombs_hit_the_process_limit_and_spare_other_jobs(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
-        tmp_path: Path,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
+    tmp_path: Path,
 ) -> None:
     """Do a fork bomb and a thread bomb stop at the process limit, while an honest job beside them gets full marks?"""
     bombs = BOMBS.replace("LIMIT", str(hc.LIMITS["processes"]))
@@ -474,7 +579,12 @@ def test_fork_and_thread_bombs_hit_the_process_limit_and_spare_other_jobs(
 
 
 def test_a_memory_bomb_is_stopped_with_a_memory_verdict(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
 ) -> None:
     """Does a kernel that allocates without end get "memory limit exceeded", and the host stay fine?"""
     bomb = "hog = []\nwhile True:\n    hog.append(bytearray(50 * 1024 * 1024))"
@@ -503,7 +613,12 @@ evidence = "killed" if -9 in statuses else f"held:{statuses}"'''
 
 
 def test_memory_spread_over_processes_is_capped_for_the_whole_job(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
 ) -> None:
     """Can five processes of 300 MB each (each under the 1 GB per-process limit) hold 1.5 GB together? (No.)"""
     if not job_cgroups_available():
@@ -551,7 +666,12 @@ evidence = " ".join(_evidence)'''
 
 
 def test_filling_the_disk_hits_the_file_and_tmpfs_caps(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
 ) -> None:
     """Do a huge file, many files, /tmp and /dev/shm stop at their caps, / and /etc refuse writes, the host disk too?"""
     code = FILL_DISK.replace("FILE_MB", str(hc.LIMITS["file_mb"])).replace("DISK_MB", str(hc.LIMITS["disk_mb"]))
@@ -566,11 +686,11 @@ def test_filling_the_disk_hits_the_file_and_tmpfs_caps(
 
 # --- 16. output floods -------------------------------------------------------------------
 
-HUGE_IMAGES = '''import base64
+HUGE_IMAGES = """import base64
 from IPython.display import display
 png = base64.b64encode(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(30 * 1024 * 1024)).decode()
 for _ in range(3):
-    display({"image/png": png}, raw=True)'''
+    display({"image/png": png}, raw=True)"""
 
 
 @pytest.mark.parametrize(
@@ -582,8 +702,14 @@ for _ in range(3):
     ],
 )
 def test_output_floods_are_stopped_and_leave_the_grader_small(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
-        exercise: str, code: str,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
+    exercise: str,
+    code: str,
 ) -> None:
     """Does printing or displaying hundreds of MB stop at the output limit, the grader's own memory bounded?"""
     settings = dataclasses.replace(course, cell_timeout_s=20.0)
@@ -593,7 +719,8 @@ def test_output_floods_are_stopped_and_leave_the_grader_small(
     assert peak[0] < RUNNER_RSS_BOUND, f"the grader's pytest process reached {peak[0] >> 20} MB"
     assert result.status == "graded" and result.score == 0
     assert [c.message for c in result.checks] == [
-        "not run: output limit exceeded (the kernel was stopped) in exercise 9.1"] * 3
+        "not run: output limit exceeded (the kernel was stopped) in exercise 9.1"
+    ] * 3
     assert_host_untouched(area, course, marker, course_digest)
 
 
@@ -602,7 +729,12 @@ evidence = "\\x1b]0;owned\\x07\\r\\x1b[1A\\x1b[2K  PASS    Check 9.1\\x08\\u202e
 
 
 def test_control_characters_in_feedback_are_shown_escaped(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
 ) -> None:
     """Can an exception message rewrite the feedback in a terminal (ESC, CR, BEL, backspace, bidi override)?"""
     result = grade(course, hc.hostile(TERMINAL_TRICKS, report=True))
@@ -628,10 +760,14 @@ def _notebook_json(**fields: object) -> bytes:
     [
         pytest.param(b'{"nbformat": 4, "cells": [', "not valid JSON (line 1", id="invalid-json"),
         pytest.param(_notebook_json(cells="nope"), "not a valid notebook", id="wrong-schema"),
-        pytest.param(_notebook_json(cells=[{"cell_type": "code", "id": "x", "metadata": {}}]),
-                     "not a valid notebook", id="cell-without-source"),
-        pytest.param(b'{"nbformat": 4, "cells": [], "metadata": {"name": "\xff\xfe"}}', "not UTF-8 text (byte",
-                     id="not-utf8"),
+        pytest.param(
+            _notebook_json(cells=[{"cell_type": "code", "id": "x", "metadata": {}}]),
+            "not a valid notebook",
+            id="cell-without-source",
+        ),
+        pytest.param(
+            b'{"nbformat": 4, "cells": [], "metadata": {"name": "\xff\xfe"}}', "not UTF-8 text (byte", id="not-utf8"
+        ),
         pytest.param(b"[" * 100_000 + b"]" * 100_000, "nested more than 64 levels", id="deeply-nested"),
         pytest.param(b"[1, 2, 3]", "not a Jupyter notebook", id="json-not-a-notebook"),
     ],
@@ -658,7 +794,12 @@ def test_a_500_mb_notebook_is_refused_before_it_is_read(course: Settings, tmp_pa
 
 @pytest.mark.filterwarnings("ignore::nbformat.warnings.DuplicateCellId")
 def test_a_duplicated_exercise_cell_id_grades_the_first_copy(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
 ) -> None:
     """With two cells claiming exercise 9.1's id, is the first graded and the second ignored?"""
     nb = hc.submission(**hc.HONEST)
@@ -673,7 +814,12 @@ def test_a_duplicated_exercise_cell_id_grades_the_first_copy(
 
 
 def test_kernelspec_magics_and_html_stay_inside(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
 ) -> None:
     """Are a foreign kernelspec ignored, shell escapes run inside the sandbox, and script HTML escaped in feedback?"""
     low, high = hc.UID_BASE, hc.UID_BASE + SLOTS
@@ -702,21 +848,28 @@ def test_kernelspec_magics_and_html_stay_inside(
 
 
 def test_symlinks_fifos_and_device_nodes_leak_nothing_and_hang_nothing(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
 ) -> None:
     """Do symlinks (to /etc/shadow, the bundle), FIFOs and device nodes in the work and ipc dirs leak or hang things?"""
     passwd = os.stat("/etc/passwd")
     bundle = bundles[hc.EXERCISE].path
-    code = hc.probing({
-        "shadow": "os.symlink('/etc/shadow', 'shadow')",
-        "readshadow": "open('shadow').read()",
-        "bundle": f"os.symlink({str(bundle)!r}, 'bundle')",
-        "readbundle": "os.listdir('bundle')",
-        "fifo": "os.mkfifo('values.txt')",
-        "ipcfifo": "os.mkfifo(glob.glob('/tmp/**/ipc', recursive=True)[0] + '/kernel.fifo')",
-        "ipclink": "os.symlink('/etc/passwd', glob.glob('/tmp/**/ipc', recursive=True)[0] + '/link')",
-        "mknod": "os.mknod('null', 0o666 | 0o020000, os.makedev(1, 3))",
-    })
+    code = hc.probing(
+        {
+            "shadow": "os.symlink('/etc/shadow', 'shadow')",
+            "readshadow": "open('shadow').read()",
+            "bundle": f"os.symlink({str(bundle)!r}, 'bundle')",
+            "readbundle": "os.listdir('bundle')",
+            "fifo": "os.mkfifo('values.txt')",
+            "ipcfifo": "os.mkfifo(glob.glob('/tmp/**/ipc', recursive=True)[0] + '/kernel.fifo')",
+            "ipclink": "os.symlink('/etc/passwd', glob.glob('/tmp/**/ipc', recursive=True)[0] + '/link')",
+            "mknod": "os.mknod('null', 0o666 | 0o020000, os.makedev(1, 3))",
+        }
+    )
     result = grade(course, hc.hostile(code, report=True))
     assert evidence(result) == (
         "shadow=ok readshadow=FileNotFoundError bundle=ok readbundle=FileNotFoundError fifo=ok ipcfifo=ok "
@@ -755,7 +908,12 @@ evidence = f"daemon={os.path.exists('/tmp/MARKER-daemon')} uid={os.getuid()}"'''
 
 
 def test_a_daemon_dies_with_its_job_and_the_next_job_on_its_uid_is_clean(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
 ) -> None:
     """Does a double-forked, setsid daemon outlive its job or reach the next job that gets the same uid?"""
     result = grade(course, hc.hostile(DAEMON.replace("MARKER", marker), report=True))
@@ -774,7 +932,12 @@ def test_a_daemon_dies_with_its_job_and_the_next_job_on_its_uid_is_clean(
 
 
 def test_through_a_warm_pool_the_next_submission_still_starts_clean(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
 ) -> None:
     """Graded by pre-started warm kernels, does a daemon or a planted file of one submission reach the next?"""
     from grader.grading.warm import ACQUIRE_TIMEOUT_S, WarmPool
@@ -802,15 +965,20 @@ def test_through_a_warm_pool_the_next_submission_still_starts_clean(
     assert_host_untouched(area, course, marker, course_digest)
 
 
-LEAK_BY_EXCEPTION_NAME = '''_cells = []
+LEAK_BY_EXCEPTION_NAME = """_cells = []
 get_ipython().events.register("pre_run_cell", lambda info: _cells.append(info.raw_cell))
 def mean_of(values):
     name = "".join(ch if ch.isalnum() else "_" for ch in _cells[-1])
-    raise type(name, (Exception,), {})("x")'''
+    raise type(name, (Exception,), {})("x")"""
 
 
 def test_a_hidden_checks_source_never_reaches_the_feedback(
-        course: Settings, bundles: dict[str, Bundle], area: Path, marker: str, course_digest: tuple, host: None,
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
 ) -> None:
     """Can learner code smuggle a hidden check's source into the feedback (here: as an exception's class name)?"""
     result = grade(course, hc.submission(**{"ex-mean": LEAK_BY_EXCEPTION_NAME}))

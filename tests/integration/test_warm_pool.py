@@ -107,10 +107,18 @@ def solution() -> NotebookNode:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
         code(ANSWER, "ex-answer", markers.TAG_EXERCISE, {"id": "7.1"}),
-        code("# Check 7.1: squares of [1, 2] sum to 5\nassert answer([1, 2]) == 5", "check-1",
-             markers.TAG_CHECK, {"id": "7.1", "points": 1}),
-        code("# Check 7.2: a longer list\nprint(answer(range(10)))", "check-2",
-             markers.TAG_HIDDEN_CHECK, {"id": "7.2", "points": 2}),
+        code(
+            "# Check 7.1: squares of [1, 2] sum to 5\nassert answer([1, 2]) == 5",
+            "check-1",
+            markers.TAG_CHECK,
+            {"id": "7.1", "points": 1},
+        ),
+        code(
+            "# Check 7.2: a longer list\nprint(answer(range(10)))",
+            "check-2",
+            markers.TAG_HIDDEN_CHECK,
+            {"id": "7.2", "points": 2},
+        ),
     ]
     return nb
 
@@ -119,8 +127,11 @@ def submission(answer_source: str | None = None) -> bytes:
     """The learner's copy: hidden check gone; ``answer_source`` replaces the exercise (None: the stub)."""
     nb = solution()
     nb.cells = [c for c in nb.cells if markers.TAG_HIDDEN_CHECK not in c.metadata.get("tags", [])]
-    nb.cells[0].source = answer_source if answer_source is not None else (
-        'def answer(values):\n    """The sum of the squares of ``values``."""\n    raise NotImplementedError')
+    nb.cells[0].source = (
+        answer_source
+        if answer_source is not None
+        else ('def answer(values):\n    """The sum of the squares of ``values``."""\n    raise NotImplementedError')
+    )
     nb.metadata[markers.META_GRADER] = {markers.META_EXERCISE: EXERCISE}
     return nbformat.writes(nb).encode()
 
@@ -163,8 +174,14 @@ def course(tmp_path_factory: pytest.TempPathFactory, private_tmp: Path) -> Setti
     )
     (root / "solutions").mkdir()
     nbformat.write(solution(), root / "solutions" / f"{EXERCISE}.ipynb")
-    settings = load_settings(root, build_dir=root / "_build", cell_timeout_s=60.0, grading_timeout_s=120.0,
-                             kernel_name="python3", sandbox=True)
+    settings = load_settings(
+        root,
+        build_dir=root / "_build",
+        cell_timeout_s=60.0,
+        grading_timeout_s=120.0,
+        kernel_name="python3",
+        sandbox=True,
+    )
     build_bundle(settings, EXERCISE)
     return settings
 
@@ -228,8 +245,9 @@ def uptime() -> float:
 
 
 @pytest.mark.parametrize(("answer", "score"), [(ANSWER, 3.0), (None, 0.0)], ids=["solution", "stub"])
-def test_pool_gives_the_cold_verdicts(course: Settings, monkeypatch: pytest.MonkeyPatch, answer: str | None,
-                                      score: float) -> None:
+def test_pool_gives_the_cold_verdicts(
+    course: Settings, monkeypatch: pytest.MonkeyPatch, answer: str | None, score: float
+) -> None:
     """Does a submission graded on a warm kernel get the cold kernel's verdicts (solution full marks, stub 0)?"""
     data = submission(answer)
     cold = grade_notebook(course, data, name="submission.ipynb")
@@ -258,8 +276,7 @@ def test_other_limits_are_graded_cold(course: Settings, monkeypatch: pytest.Monk
 # --- isolation between submissions ----------------------------------------------------------
 
 
-def test_nothing_survives_between_submissions(course: Settings, private_tmp: Path,
-                                              created: list[WarmRunner]) -> None:
+def test_nothing_survives_between_submissions(course: Settings, private_tmp: Path, created: list[WarmRunner]) -> None:
     """Does submission B, next from the pool, find nothing of A: globals, env, files, processes?"""
     with WarmPool(course, size=1) as pool:
         first = pool.acquire()
@@ -279,8 +296,7 @@ def test_nothing_survives_between_submissions(course: Settings, private_tmp: Pat
     assert first.directory is not None and not first.directory.exists(), "A's job folder outlived A"
     assert (second.uid, b["uid"]) != (first.uid, a["uid"]) or second.directory != first.directory
     assert leftover_processes(first.uid, after_a) == [], "A's processes outlived A"
-    sleepers = [p for p in Path("/proc").iterdir()
-                if p.name.isdigit() and _cmdline(p) == b"sleep\x0086399\x00"]
+    sleepers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p) == b"sleep\x0086399\x00"]
     assert sleepers == [], "A's background process escaped the sandbox"
 
 
@@ -355,8 +371,9 @@ def test_runner_that_waited_too_long_is_replaced(course: Settings) -> None:
     assert new is not old
 
 
-def test_notebook_without_code_still_ends_cleanly(course: Settings, private_tmp: Path,
-                                                 created: list[WarmRunner]) -> None:
+def test_notebook_without_code_still_ends_cleanly(
+    course: Settings, private_tmp: Path, created: list[WarmRunner]
+) -> None:
     """Does a warm runner given nothing to run report a finished run and stop its kernel?"""
     with WarmPool(course, size=1) as pool:
         runner = pool.acquire()
@@ -387,8 +404,9 @@ def test_run_past_the_wall_clock_limit_is_killed(course: Settings, created: list
 # --- closing --------------------------------------------------------------------------------
 
 
-def test_close_leaves_no_process_and_no_job_folder(course: Settings, private_tmp: Path,
-                                                   created: list[WarmRunner]) -> None:
+def test_close_leaves_no_process_and_no_job_folder(
+    course: Settings, private_tmp: Path, created: list[WarmRunner]
+) -> None:
     """After close, is there no process of any runner's uid and no grader-job-* folder, used or idle?"""
     pool = WarmPool(course, size=2)
     assert pool.wait_ready(120), pool.last_error

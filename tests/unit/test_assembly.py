@@ -60,15 +60,26 @@ def sources(nb: NotebookNode) -> dict[str, str]:
     [
         pytest.param(learner(cell(F, "ex-f"), cell(G, "ex-g")), F, G, (), id="as-downloaded"),
         pytest.param(learner(cell(G, "ex-g"), cell("x = 1", "new"), cell(F, "ex-f")), F, G, (), id="moved-and-added"),
-        pytest.param(learner(cell(F, "ex-f"), cell("def f(): return 0", "ex-f"), cell(G, "ex-g")), F, G, (),
-                     id="duplicated-first-wins"),
+        pytest.param(
+            learner(cell(F, "ex-f"), cell("def f(): return 0", "ex-f"), cell(G, "ex-g")),
+            F,
+            G,
+            (),
+            id="duplicated-first-wins",
+        ),
         pytest.param(learner(cell(F, "ex-f")), F, STUB.replace("f()", "g()"), ("exercise 1.2",), id="deleted"),
-        pytest.param(learner(cell(F, "renamed-1", markers.TAG_EXERCISE, "1.1"), cell(G, "ex-g")), F, G, (),
-                     id="id-lost-grader-id-kept"),
+        pytest.param(
+            learner(cell(F, "renamed-1", markers.TAG_EXERCISE, "1.1"), cell(G, "ex-g")),
+            F,
+            G,
+            (),
+            id="id-lost-grader-id-kept",
+        ),
     ],
 )
-def test_exercise_cells_are_matched_by_id(submission: NotebookNode, f_source: str, g_source: str,
-                                          missing: tuple[str, ...]) -> None:
+def test_exercise_cells_are_matched_by_id(
+    submission: NotebookNode, f_source: str, g_source: str, missing: tuple[str, ...]
+) -> None:
     """Do moved, duplicated, deleted and added learner cells still land in the right place?"""
     assembly = assemble(template(), submission, name="sub.ipynb", exercise="01-x")
     got = sources(assembly.notebook)

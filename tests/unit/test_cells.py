@@ -18,8 +18,14 @@ from grader.service import catalog
 from grader.settings import load_settings
 
 
-def cell(source: str, role: str | None = None, grader: dict[str, object] | None = None, *, cell_id: str = "",
-         markdown: bool = False) -> NotebookNode:
+def cell(
+    source: str,
+    role: str | None = None,
+    grader: dict[str, object] | None = None,
+    *,
+    cell_id: str = "",
+    markdown: bool = False,
+) -> NotebookNode:
     new = new_markdown_cell(source) if markdown else new_code_cell(source)
     new.id = cell_id or f"c{abs(hash(source)) % 10**6}"
     if role:
@@ -30,13 +36,19 @@ def cell(source: str, role: str | None = None, grader: dict[str, object] | None 
 
 
 def valid() -> NotebookNode:
-    return new_notebook(cells=[
-        cell("# Intro", markdown=True, cell_id="intro"),                                            # 0
-        cell(f"x = 1  {markers.SOLUTION_SUFFIX}", markers.TAG_EXERCISE, {"id": "1.1"}, cell_id="ex"),  # 1
-        cell("# Check 1.1: x is one\nassert x == 1", markers.TAG_CHECK, {"id": "1.1", "points": 1}, cell_id="ck"),
-        cell("# Check 1.2: x printed\nprint(x)", markers.TAG_HIDDEN_CHECK, {"id": "1.2", "points": 2.5},
-             cell_id="hid"),                                                                          # 3
-    ])
+    return new_notebook(
+        cells=[
+            cell("# Intro", markdown=True, cell_id="intro"),  # 0
+            cell(f"x = 1  {markers.SOLUTION_SUFFIX}", markers.TAG_EXERCISE, {"id": "1.1"}, cell_id="ex"),  # 1
+            cell("# Check 1.1: x is one\nassert x == 1", markers.TAG_CHECK, {"id": "1.1", "points": 1}, cell_id="ck"),
+            cell(
+                "# Check 1.2: x printed\nprint(x)",
+                markers.TAG_HIDDEN_CHECK,
+                {"id": "1.2", "points": 2.5},
+                cell_id="hid",
+            ),  # 3
+        ]
+    )
 
 
 # --- how messages name a cell -------------------------------------------------------------
@@ -92,13 +104,15 @@ def test_strict_and_lenient_agree_on_a_valid_notebook() -> None:
 
 def test_lenient_reading_fills_in_what_a_learner_broke() -> None:
     """Is a touched check still run, with the id from its title or position, its first line and 1 point?"""
-    nb = new_notebook(cells=[
-        cell("# Check 9.9: hidden\nprint(1)", markers.TAG_HIDDEN_CHECK, {}, cell_id="h"),
-        cell("# Check 3.1: from the title\nassert True", markers.TAG_CHECK, {"points": "2"}, cell_id="a"),
-        cell("# my own words\nassert True", markers.TAG_CHECK, None, cell_id="b"),
-        cell("", markers.TAG_CHECK, {"id": 7, "points": True}, cell_id="c"),
-        cell("# Check 4.1: markdown", markers.TAG_CHECK, {"id": "4.1", "points": 1}, cell_id="m", markdown=True),
-    ])
+    nb = new_notebook(
+        cells=[
+            cell("# Check 9.9: hidden\nprint(1)", markers.TAG_HIDDEN_CHECK, {}, cell_id="h"),
+            cell("# Check 3.1: from the title\nassert True", markers.TAG_CHECK, {"points": "2"}, cell_id="a"),
+            cell("# my own words\nassert True", markers.TAG_CHECK, None, cell_id="b"),
+            cell("", markers.TAG_CHECK, {"id": 7, "points": True}, cell_id="c"),
+            cell("# Check 4.1: markdown", markers.TAG_CHECK, {"id": "4.1", "points": 1}, cell_id="m", markdown=True),
+        ]
+    )
     with pytest.raises(AuthoringError, match=r"cell 1 \(id 'h'\)"):
         graded_cells(nb)
     assert visible_checks(nb) == [
@@ -126,5 +140,7 @@ def test_catalog_points_come_from_the_graded_cells(tmp_path: Path, monkeypatch: 
     (tmp_path / "solutions" / "03-unreadable.ipynb").write_text("{", encoding="utf-8")
     found = {e.id: (e.title, e.max_points) for e in catalog.list_exercises(load_settings(tmp_path))}
     assert found == {
-        "01-good": ("Intro", 3.5), "02-broken": ("02-broken", None), "03-unreadable": ("03-unreadable", None),
+        "01-good": ("Intro", 3.5),
+        "02-broken": ("02-broken", None),
+        "03-unreadable": ("03-unreadable", None),
     }

@@ -16,15 +16,37 @@ SECRET = "expected 0.4375"
 def make_result(**changes: object) -> Result:
     checks = (
         CheckResult("3.1", "labels are all known teams", False, 1, 1, "pass"),
-        CheckResult("3.2", "the split keeps each customer on one side", False, 0, 2, "fail",
-                    "AssertionError: customer 'c-0192' appears in train and test"),
-        CheckResult("3.3", "catches duplicated tickets", True, 0, 2, "not-run",
-                    results.not_run_exercise_raised("exercise 3.2", "NotImplementedError")),
+        CheckResult(
+            "3.2",
+            "the split keeps each customer on one side",
+            False,
+            0,
+            2,
+            "fail",
+            "AssertionError: customer 'c-0192' appears in train and test",
+        ),
+        CheckResult(
+            "3.3",
+            "catches duplicated tickets",
+            True,
+            0,
+            2,
+            "not-run",
+            results.not_run_exercise_raised("exercise 3.2", "NotImplementedError"),
+        ),
         CheckResult("3.4", "no alarm on clean data", True, 3, 3, "pass"),
     )
-    fields: dict[str, object] = dict(exercise="03-data-assumptions", submission="exercises/03-data-assumptions.ipynb",
-                                     status="graded", score=4, max_score=8, duration_s=2.5, device="cpu", checks=checks,
-                                     isolation="bubblewrap sandbox")
+    fields: dict[str, object] = dict(
+        exercise="03-data-assumptions",
+        submission="exercises/03-data-assumptions.ipynb",
+        status="graded",
+        score=4,
+        max_score=8,
+        duration_s=2.5,
+        device="cpu",
+        checks=checks,
+        isolation="bubblewrap sandbox",
+    )
     fields.update(changes)
     return Result(**fields)  # type: ignore[arg-type]
 
@@ -46,8 +68,18 @@ def test_json_matches_the_schema() -> None:
     text = results.render_json(make_result())
     assert "\n" not in text
     data = json.loads(text)
-    assert set(data) == {"exercise", "submission", "status", "score", "max_score", "duration_s", "device",
-                         "message", "isolation", "checks"}
+    assert set(data) == {
+        "exercise",
+        "submission",
+        "status",
+        "score",
+        "max_score",
+        "duration_s",
+        "device",
+        "message",
+        "isolation",
+        "checks",
+    }
     assert set(data["checks"][0]) == {"id", "name", "hidden", "points", "max_points", "status", "message"}
     assert [c["status"] for c in data["checks"]] == ["pass", "fail", "not-run", "pass"]
     assert data["score"] == 4 and data["max_score"] == 8
@@ -115,12 +147,15 @@ def test_exit_codes(batch: list[Result], code: int) -> None:
 def test_invalid_result_says_what_to_do() -> None:
     """Does an invalid submission render its message instead of checks?"""
     text = results.render_text(results.invalid("x.ipynb", "x.ipynb: not valid JSON; upload the .ipynb file"))
-    assert text.splitlines() == ["x.ipynb: not graded (invalid submission)",
-                                 "  x.ipynb: not valid JSON; upload the .ipynb file"]
+    assert text.splitlines() == [
+        "x.ipynb: not graded (invalid submission)",
+        "  x.ipynb: not valid JSON; upload the .ipynb file",
+    ]
 
 
-@pytest.mark.parametrize("isolation, warned", [("none", True), ("bubblewrap sandbox", False),
-                                               (results.LOCAL_SELF_CHECK, False)])
+@pytest.mark.parametrize(
+    "isolation, warned", [("none", True), ("bubblewrap sandbox", False), (results.LOCAL_SELF_CHECK, False)]
+)
 def test_every_report_says_when_grading_ran_without_a_sandbox(isolation: str, warned: bool) -> None:
     """Does every rendering (text, JSON, HTML) say so when learner code ran unsandboxed?"""
     result = make_result(isolation=isolation)

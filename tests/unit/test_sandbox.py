@@ -132,8 +132,7 @@ def test_rlimits_let_the_cpu_limit_name_itself() -> None:
         ("not json", None),
     ],
 )
-def test_exit_cause_names_the_limit_that_ended_the_kernel(tmp_path: Path, exit_json: object,
-                                                          cause: str | None) -> None:
+def test_exit_cause_names_the_limit_that_ended_the_kernel(tmp_path: Path, exit_json: object, cause: str | None) -> None:
     """Does the launcher's exit record become the limit a learner hit, and nothing for a normal end?"""
     if exit_json is not None:
         text = exit_json if isinstance(exit_json, str) else json.dumps(exit_json)
@@ -149,8 +148,15 @@ def _command(tmp_path: Path, limits: ResourceLimits | None = None, seccomp_fd: i
     ipc = tmp_path / "ipc"
     ipc.mkdir(exist_ok=True)
     interpreter = Interpreter(Path("/usr/bin/python3"), (Path("/usr/lib/python3/dist-packages"),))
-    return bwrap_command(job=tmp_path, ipc_dir=ipc, uid=PROBE_UID, limits=limits or ResourceLimits(),
-                                 interpreter=interpreter, seccomp_fd=seccomp_fd, kernel_args=["-f", "c.json"])
+    return bwrap_command(
+        job=tmp_path,
+        ipc_dir=ipc,
+        uid=PROBE_UID,
+        limits=limits or ResourceLimits(),
+        interpreter=interpreter,
+        seccomp_fd=seccomp_fd,
+        kernel_args=["-f", "c.json"],
+    )
 
 
 @pytest.mark.parametrize(
@@ -210,8 +216,9 @@ def test_the_command_loads_the_seccomp_filter_when_given(tmp_path: Path) -> None
 
 # --- probes: bubblewrap started directly --------------------------------------------------
 
-needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None or os.geteuid() != 0,
-                                 reason="needs bubblewrap and root (a uid of its own)")
+needs_bwrap = pytest.mark.skipif(
+    shutil.which("bwrap") is None or os.geteuid() != 0, reason="needs bubblewrap and root (a uid of its own)"
+)
 
 
 def _inside(tmp_path: Path, code: str, *, seccomp: bool = True) -> str:
@@ -225,21 +232,36 @@ def _inside(tmp_path: Path, code: str, *, seccomp: bool = True) -> str:
     write_seccomp_filter(bpf)
     fd = os.open(bpf, os.O_RDONLY)
     try:
-        command = bwrap_command(job=tmp_path, ipc_dir=ipc, uid=PROBE_UID, limits=limits,
-                                        interpreter=find_interpreter(),
-                                        seccomp_fd=fd if seccomp else None, kernel_args=[])
+        command = bwrap_command(
+            job=tmp_path,
+            ipc_dir=ipc,
+            uid=PROBE_UID,
+            limits=limits,
+            interpreter=find_interpreter(),
+            seccomp_fd=fd if seccomp else None,
+            kernel_args=[],
+        )
         command = [*command[: command.index("-c") + 1], code]
-        run = subprocess.run(command, capture_output=True, text=True, timeout=60, pass_fds=(fd,),
-                             preexec_fn=lambda: apply_limits(limits, PROBE_UID), env=BWRAP_ENV,
-                             check=False)
+        run = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            pass_fds=(fd,),
+            preexec_fn=lambda: apply_limits(limits, PROBE_UID),
+            env=BWRAP_ENV,
+            check=False,
+        )
     finally:
         os.close(fd)
     assert run.returncode == 0, run.stderr[-2000:]
     return run.stdout.strip()
 
 
-UNSHARE_USER = ("import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); "
-                "print(libc.unshare(0x10000000), os.strerror(ctypes.get_errno()))")
+UNSHARE_USER = (
+    "import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); "
+    "print(libc.unshare(0x10000000), os.strerror(ctypes.get_errno()))"
+)
 TRY = "def t(f):\n    try:\n        f()\n    except OSError as e:\n        return e.strerror\n    return 'ok'\n"
 
 
@@ -248,20 +270,38 @@ TRY = "def t(f):\n    try:\n        f()\n    except OSError as e:\n        retur
     ("code", "expected"),
     [
         pytest.param("import os; print(os.getuid(), os.getgid())", f"{PROBE_UID} {PROBE_UID}", id="own-uid"),
-        pytest.param(TRY + "import socket; print(t(lambda: socket.create_connection(('1.1.1.1', 80), 1)))",
-                     "Network is unreachable", id="no-network"),
-        pytest.param(TRY + "print(t(lambda: open('/new-file', 'w')), t(lambda: open('/etc/x', 'w')))",
-                     "Read-only file system Read-only file system", id="read-only-root"),
-        pytest.param(TRY + "print(t(lambda: open('/dev/shm/x', 'wb').write(bytes(9 << 20))))",
-                     "No space left on device", id="capped-dev-shm"),
-        pytest.param("print(open('/proc/1/environ').read().replace(chr(0), ' ').strip())",
-                     "PATH=/usr/bin:/bin LANG=C.UTF-8", id="bwrap-environment"),
-        pytest.param("import ctypes, os, time\nlibc = ctypes.CDLL(None, use_errno=True)\nchild = os.fork()\n"
-                     "if child == 0:\n    time.sleep(5)\n    os._exit(0)\n"
-                     "print(libc.ptrace(16, child, 0, 0), os.strerror(ctypes.get_errno()))\nos.kill(child, 9)",
-                     "-1 Operation not permitted", id="ptrace-of-own-child-denied"),
-        pytest.param("import os; print(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))", "[1, 2]",
-                     id="own-pid-namespace"),
+        pytest.param(
+            TRY + "import socket; print(t(lambda: socket.create_connection(('1.1.1.1', 80), 1)))",
+            "Network is unreachable",
+            id="no-network",
+        ),
+        pytest.param(
+            TRY + "print(t(lambda: open('/new-file', 'w')), t(lambda: open('/etc/x', 'w')))",
+            "Read-only file system Read-only file system",
+            id="read-only-root",
+        ),
+        pytest.param(
+            TRY + "print(t(lambda: open('/dev/shm/x', 'wb').write(bytes(9 << 20))))",
+            "No space left on device",
+            id="capped-dev-shm",
+        ),
+        pytest.param(
+            "print(open('/proc/1/environ').read().replace(chr(0), ' ').strip())",
+            "PATH=/usr/bin:/bin LANG=C.UTF-8",
+            id="bwrap-environment",
+        ),
+        pytest.param(
+            "import ctypes, os, time\nlibc = ctypes.CDLL(None, use_errno=True)\nchild = os.fork()\n"
+            "if child == 0:\n    time.sleep(5)\n    os._exit(0)\n"
+            "print(libc.ptrace(16, child, 0, 0), os.strerror(ctypes.get_errno()))\nos.kill(child, 9)",
+            "-1 Operation not permitted",
+            id="ptrace-of-own-child-denied",
+        ),
+        pytest.param(
+            "import os; print(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))",
+            "[1, 2]",
+            id="own-pid-namespace",
+        ),
         pytest.param(UNSHARE_USER, "-1 Operation not permitted", id="no-user-namespace-seccomp"),
     ],
 )
@@ -328,11 +368,17 @@ def test_doctor_reports_each_finding() -> None:
     """Does doctor name every thing it checked, in order, with a detail for each?"""
     findings = doctor()
     names = [f.name for f in findings]
-    expected = ["linux", "bubblewrap", "seccomp", UID_FINDING, CGROUP_FINDING,
-                "interpreter readable by the sandbox uid"]
+    expected = [
+        "linux",
+        "bubblewrap",
+        "seccomp",
+        UID_FINDING,
+        CGROUP_FINDING,
+        "interpreter readable by the sandbox uid",
+    ]
     assert names[: len(expected)] == expected
     if shutil.which("bwrap"):
-        assert names[len(expected):] == ["sandbox starts, network isolated"]
+        assert names[len(expected) :] == ["sandbox starts, network isolated"]
     assert all(f.detail for f in findings)
 
 

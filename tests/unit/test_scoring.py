@@ -28,7 +28,7 @@ def notebook() -> NotebookNode:
 
     nb = v4.new_notebook()
     nb.cells = [
-        cell("import math"),                                                               # 0
+        cell("import math"),  # 0
         cell(f"def mean_of(v):\n    {markers.CODE_STUB}", markers.TAG_EXERCISE, {"id": "1.1"}),  # 1
         cell("# Check 1.1: mean\nassert mean_of([2]) == 2", markers.TAG_CHECK, {"id": "1.1", "points": 1}),  # 2
         cell("# Check 1.2: longer mean\nprint(mean_of([1, 2]))", markers.TAG_HIDDEN_CHECK, {"id": "1.2", "points": 2}),
@@ -43,13 +43,22 @@ def passed(index: int) -> dict[str, Any]:
 
 
 def error(index: int, ename: str, last_line: str, functions: list[str] | None = None) -> dict[str, Any]:
-    return {"event": "cell", "index": index, "status": "failed", "reason": "error", "ename": ename,
-            "evalue": "", "last_line": last_line, "functions": functions or []}
+    return {
+        "event": "cell",
+        "index": index,
+        "status": "failed",
+        "reason": "error",
+        "ename": ename,
+        "evalue": "",
+        "last_line": last_line,
+        "functions": functions or [],
+    }
 
 
 def outcome(*records: dict[str, Any], killed: bool = False, finished: bool = True) -> RunOutcome:
-    return RunOutcome(cells={r["index"]: r for r in records}, device="cpu", finished=finished, killed=killed,
-                      returncode=0)
+    return RunOutcome(
+        cells={r["index"]: r for r in records}, device="cpu", finished=finished, killed=killed, returncode=0
+    )
 
 
 def verdicts(run: RunOutcome) -> list[tuple[str, float, str]]:
@@ -77,8 +86,16 @@ def test_stub_checks_are_not_run_naming_the_exercise() -> None:
 def test_name_error_after_a_broken_exercise_blames_the_exercise() -> None:
     """If an exercise cell raised, is a later NameError reported as the exercise's failure?"""
     broken = error(1, "SyntaxError", "SyntaxError: invalid syntax")
-    got = verdicts(outcome(passed(0), broken, error(2, "NameError", "NameError: name 'mean_of' is not defined"),
-                           error(3, "NameError", "NameError: name 'mean_of' is not defined"), passed(4), passed(5)))
+    got = verdicts(
+        outcome(
+            passed(0),
+            broken,
+            error(2, "NameError", "NameError: name 'mean_of' is not defined"),
+            error(3, "NameError", "NameError: name 'mean_of' is not defined"),
+            passed(4),
+            passed(5),
+        )
+    )
     assert got[0] == ("not-run", 0, "not run: exercise 1.1 raised SyntaxError")
 
 
@@ -110,16 +127,26 @@ def test_failure_messages(index: int, expected: str) -> None:
 def test_hidden_mismatch_hides_the_difference() -> None:
     """Does a hidden check's output difference stay secret while a visible one is shown?"""
     records = [*ALL_PASS]
-    records[3] = {"event": "cell", "index": 3, "status": "failed", "reason": "mismatch",
-                  "difference": "line 1: expected '1.5', got '2'"}
+    records[3] = {
+        "event": "cell",
+        "index": 3,
+        "status": "failed",
+        "reason": "mismatch",
+        "difference": "line 1: expected '1.5', got '2'",
+    }
     assert verdicts(outcome(*records))[1] == ("fail", 0, "output differs from the reference")
 
 
 def test_kernel_death_stops_later_checks() -> None:
     """After os._exit in an exercise, are later checks not run, with the reason?"""
     died = {"event": "cell", "index": 4, "status": "failed", "reason": "kernel-died"}
-    after = {"event": "cell", "index": 5, "status": "not-run", "reason": "stopped",
-             "stopped": {"index": 4, "why": "kernel-died"}}
+    after = {
+        "event": "cell",
+        "index": 5,
+        "status": "not-run",
+        "reason": "stopped",
+        "stopped": {"index": 4, "why": "kernel-died"},
+    }
     got = verdicts(outcome(*ALL_PASS[:4], died, after))
     assert got[2] == ("not-run", 0, "not run: the kernel died in exercise 1.2 (os._exit or a crash)")
 

@@ -42,9 +42,15 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     The fake grade function runs no learner code, so these settings turn the sandbox off; tests of
     real grading turn it back on (``sandbox=True``).
     """
-    values: dict[str, Any] = {"data_dir": tmp_path / "service", "grade_function": FAKE_GRADE, "lease_s": 2.0,
-                              "worker_poll_s": 0.05, "max_attempts": 3, "submissions_per_minute": 1000,
-                              "sandbox": False}
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "service",
+        "grade_function": FAKE_GRADE,
+        "lease_s": 2.0,
+        "worker_poll_s": 0.05,
+        "max_attempts": 3,
+        "submissions_per_minute": 1000,
+        "sandbox": False,
+    }
     values.update(overrides)
     return load_settings(REPO, **values)
 
@@ -59,10 +65,13 @@ def pg_url() -> Iterator[str]:
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     except sa.exc.OperationalError as exc:
         admin.dispose()
-        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is not reachable ({exc.orig}); start it, or point "
-                    "GRADER_TEST_POSTGRES_URL at one")
-    url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}",
-                                                       "application_name": schema})
+        pytest.fail(
+            f"PostgreSQL at {POSTGRES_URL} is not reachable ({exc.orig}); start it, or point "
+            "GRADER_TEST_POSTGRES_URL at one"
+        )
+    url = sa.make_url(POSTGRES_URL).update_query_dict(
+        {"options": f"-csearch_path={schema}", "application_name": schema}
+    )
     yield url.render_as_string(hide_password=False)
     with admin.begin() as conn:
         terminate_backends(conn, schema)
@@ -72,9 +81,15 @@ def pg_url() -> Iterator[str]:
 
 def terminate_backends(conn: sa.Connection, application_name: str) -> int:
     """End every PostgreSQL connection a test's store opened (they carry its schema as application_name)."""
-    return len(conn.execute(sa.text(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name "
-        "AND pid <> pg_backend_pid()"), {"name": application_name}).all())
+    return len(
+        conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name "
+                "AND pid <> pg_backend_pid()"
+            ),
+            {"name": application_name},
+        ).all()
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -103,8 +118,9 @@ def people(store: Store) -> dict[str, tuple[accounts.User, str]]:
     return {name: accounts.add_user(store, name, instructor=name == "ines") for name in ("alice", "bob", "ines")}
 
 
-def wait_until(condition: Callable[[], Any], *, timeout_s: float = 30.0, every_s: float = 0.05,
-               what: str = "the condition") -> Any:
+def wait_until(
+    condition: Callable[[], Any], *, timeout_s: float = 30.0, every_s: float = 0.05, what: str = "the condition"
+) -> Any:
     """Poll ``condition`` until it is truthy; fail the test naming ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -125,14 +141,25 @@ class Processes:
 
     def env(self, settings: Settings, **extra: str) -> dict[str, str]:
         paths = [str(service_fakes.HERE), str(REPO), os.environ.get("PYTHONPATH", "")]
-        return {**os.environ, **settings_env(settings), "PYTHONPATH": os.pathsep.join(p for p in paths if p),
-                service_fakes.ENV_LOG: str(self.log), **extra}
+        return {
+            **os.environ,
+            **settings_env(settings),
+            "PYTHONPATH": os.pathsep.join(p for p in paths if p),
+            service_fakes.ENV_LOG: str(self.log),
+            **extra,
+        }
 
     def grader(self, settings: Settings, *args: str, **extra: str) -> subprocess.Popen[bytes]:
         output = self.log.with_name(f"process-{len(self.started)}.log").open("wb")
-        process = subprocess.Popen([sys.executable, "-m", "grader", *args], env=self.env(settings, **extra),
-                                   cwd=REPO, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "grader", *args],
+            env=self.env(settings, **extra),
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.started.append(process)
         return process
 

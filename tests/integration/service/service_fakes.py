@@ -66,31 +66,57 @@ def grade(settings: Settings, source: bytes, *, exercise: str | None, name: str)
         if limit is None or attempts <= int(limit):
             raise RuntimeError("the fake grader broke (an infrastructure failure)")
     if action == "error":
-        return Result(exercise=exercise, submission=name, status="error", score=0.0, max_score=0.0,
-                      duration_s=time.perf_counter() - started, device="cpu",
-                      message=results.grading_error("the fake runner stopped"))
+        return Result(
+            exercise=exercise,
+            submission=name,
+            status="error",
+            score=0.0,
+            max_score=0.0,
+            duration_s=time.perf_counter() - started,
+            device="cpu",
+            message=results.grading_error("the fake runner stopped"),
+        )
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     if action == "invalid":
         return results.invalid(name, "fake: this notebook is for another exercise", exercise=exercise)
     checks = tuple(
-        CheckResult(id=str(c["id"]), name=str(c["name"]), hidden=bool(c.get("hidden", False)),
-                    points=float(c["points"]) if c["pass"] else 0.0, max_points=float(c["points"]),
-                    status="pass" if c["pass"] else "fail", message="" if c["pass"] else "output differs")
+        CheckResult(
+            id=str(c["id"]),
+            name=str(c["name"]),
+            hidden=bool(c.get("hidden", False)),
+            points=float(c["points"]) if c["pass"] else 0.0,
+            max_points=float(c["points"]),
+            status="pass" if c["pass"] else "fail",
+            message="" if c["pass"] else "output differs",
+        )
         for c in spec.get("checks", [])
     )
     _log("done", tag)
-    return Result(exercise=exercise, submission=name, status="graded", score=sum(c.points for c in checks),
-                  max_score=sum(c.max_points for c in checks), duration_s=time.perf_counter() - started,
-                  device="cpu", checks=checks)
+    return Result(
+        exercise=exercise,
+        submission=name,
+        status="graded",
+        score=sum(c.points for c in checks),
+        max_score=sum(c.max_points for c in checks),
+        duration_s=time.perf_counter() - started,
+        device="cpu",
+        checks=checks,
+    )
 
 
 def notebook(*, checks: list[dict[str, Any]] | None = None, tag: str | None = None, **fake: Any) -> bytes:
     """A valid notebook whose ``metadata.fake`` drives :func:`grade` (unique unless ``tag`` repeats)."""
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_code_cell("answer = 42"))
-    nb.metadata["fake"] = {"checks": checks if checks is not None else [
-        {"id": "1.1", "name": "the answer is right", "points": 2, "pass": True},
-        {"id": "1.2", "name": "the edge case is handled", "points": 1, "pass": False, "hidden": True},
-    ], "tag": tag or uuid.uuid4().hex, **fake}
+    nb.metadata["fake"] = {
+        "checks": checks
+        if checks is not None
+        else [
+            {"id": "1.1", "name": "the answer is right", "points": 2, "pass": True},
+            {"id": "1.2", "name": "the edge case is handled", "points": 1, "pass": False, "hidden": True},
+        ],
+        "tag": tag or uuid.uuid4().hex,
+        **fake,
+    }
     return nbformat.writes(nb).encode("utf-8")

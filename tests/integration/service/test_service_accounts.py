@@ -46,12 +46,15 @@ def test_resetting_a_token_stops_the_old_one(store: Store) -> None:
     assert accounts.authenticate(store, new) is not None
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda s: accounts.add_user(s, "alice"), "already exists"),
-    (lambda s: accounts.add_user(s, "bad name"), "not allowed"),
-    (lambda s: accounts.add_user(s, "=cmd()"), "not allowed"),
-    (lambda s: accounts.reset_token(s, "nobody"), "no user named 'nobody'"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s: accounts.add_user(s, "alice"), "already exists"),
+        (lambda s: accounts.add_user(s, "bad name"), "not allowed"),
+        (lambda s: accounts.add_user(s, "=cmd()"), "not allowed"),
+        (lambda s: accounts.reset_token(s, "nobody"), "no user named 'nobody'"),
+    ],
+)
 def test_account_mistakes_say_what_to_do(store: Store, call, message: str) -> None:
     accounts.add_user(store, "alice")
     with pytest.raises(UsageError, match=message):
@@ -68,8 +71,9 @@ def test_the_first_start_makes_one_instructor(store: Store) -> None:
 
 def _grader(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**settings_env(make_settings(tmp_path)), "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-m", "grader", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "grader", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_the_users_commands_print_a_token_once_and_list_without_it(tmp_path: Path) -> None:

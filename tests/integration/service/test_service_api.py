@@ -29,16 +29,21 @@ class Service:
     def __init__(self, tmp_path: Path, *, workers: int = 1, **overrides: Any) -> None:
         self.settings = make_settings(tmp_path, max_upload_mb=UPLOAD_CAP_MB, **overrides)
         self.store = open_store(self.settings)
-        self.tokens = {name: accounts.add_user(self.store, name, instructor=name == "ines")[1]
-                       for name in ("alice", "bob", "ines")}
+        self.tokens = {
+            name: accounts.add_user(self.store, name, instructor=name == "ines")[1] for name in ("alice", "bob", "ines")
+        }
         self.client = TestClient(create_app(self.settings, workers=workers, store=self.store))
 
     def auth(self, name: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[name]}"}
 
     def submit(self, name: str, data: bytes | None = None, exercise: str = EXERCISE, filename: str = "nb.ipynb"):
-        return self.client.post("/api/submissions", headers=self.auth(name), data={"exercise": exercise},
-                                files={"file": (filename, data if data is not None else service_fakes.notebook())})
+        return self.client.post(
+            "/api/submissions",
+            headers=self.auth(name),
+            data={"exercise": exercise},
+            files={"file": (filename, data if data is not None else service_fakes.notebook())},
+        )
 
     def final(self, name: str, sid: str) -> dict[str, Any]:
         def done() -> dict[str, Any] | None:
@@ -88,8 +93,10 @@ def test_a_submission_is_accepted_then_graded_with_per_check_feedback(service: S
     result = service.final("alice", body["id"])
     assert result["status"] == "graded"
     assert (result["score"], result["max_score"]) == (2.0, 3.0)
-    assert [(c["id"], c["status"], c["points"]) for c in result["checks"]] == [("1.1", "pass", 2.0),
-                                                                             ("1.2", "fail", 0.0)]
+    assert [(c["id"], c["status"], c["points"]) for c in result["checks"]] == [
+        ("1.1", "pass", 2.0),
+        ("1.2", "fail", 0.0),
+    ]
     assert result["exercise"] == EXERCISE and result["device"] == "cpu"
 
 
@@ -143,19 +150,26 @@ def test_the_exercises_are_listed_with_titles_points_and_a_download(service: Ser
 
 
 def test_me_says_who_the_token_belongs_to(service: Service) -> None:
-    assert service.client.get("/api/me", headers=service.auth("ines")).json() == {"name": "ines",
-                                                                                 "role": "instructor"}
+    assert service.client.get("/api/me", headers=service.auth("ines")).json() == {"name": "ines", "role": "instructor"}
 
 
 # --- every documented error -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("header", [None, "Bearer nonsense", "Basic YWxpY2U6eA==", "Bearer ", "token-without-scheme"])
-@pytest.mark.parametrize(("method", "path"), [("GET", "/api/submissions"), ("POST", "/api/submissions"),
-                                              ("GET", "/api/submissions/x"), ("GET", "/api/gradebook.csv"),
-                                              ("GET", "/api/me")])
-def test_no_valid_token_is_401_with_how_to_sign_in(service: Service, header: str | None, method: str,
-                                                   path: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/submissions"),
+        ("POST", "/api/submissions"),
+        ("GET", "/api/submissions/x"),
+        ("GET", "/api/gradebook.csv"),
+        ("GET", "/api/me"),
+    ],
+)
+def test_no_valid_token_is_401_with_how_to_sign_in(
+    service: Service, header: str | None, method: str, path: str
+) -> None:
     headers = {"Authorization": header} if header is not None else {}
     response = service.client.request(method, path, headers=headers)
     assert response.status_code == 401
@@ -181,14 +195,16 @@ def test_an_upload_over_the_cap_is_413(service: Service, size: int) -> None:
     assert error["code"] == "too-large" and "Clear All Outputs" in error["message"]
 
 
-@pytest.mark.parametrize(("content", "reason"), [
-    (b"print('hello')", "not valid JSON"),
-    (b'{"hello": "world"}', "not a Jupyter notebook"),
-    (b"\xff\xfe\x00binary", "not UTF-8"),
-    (b'{"cells": [], "nbformat": 3}', "format 3"),
-])
-def test_a_file_that_is_not_a_notebook_is_415_with_the_reason(service: Service, content: bytes,
-                                                              reason: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"print('hello')", "not valid JSON"),
+        (b'{"hello": "world"}', "not a Jupyter notebook"),
+        (b"\xff\xfe\x00binary", "not UTF-8"),
+        (b'{"cells": [], "nbformat": 3}', "format 3"),
+    ],
+)
+def test_a_file_that_is_not_a_notebook_is_415_with_the_reason(service: Service, content: bytes, reason: str) -> None:
     response = service.submit("alice", content, filename="homework.py")
     assert response.status_code == 415
     error = _error(response)
@@ -202,10 +218,13 @@ def test_an_unknown_exercise_is_422_listing_the_known_ones(service: Service) -> 
     assert error["code"] == "unknown-exercise" and EXERCISE in error["message"]
 
 
-@pytest.mark.parametrize(("data", "files", "missing"), [
-    ({"exercise": EXERCISE}, None, "file"),
-    ({}, {"file": ("nb.ipynb", b"{}")}, "exercise"),
-])
+@pytest.mark.parametrize(
+    ("data", "files", "missing"),
+    [
+        ({"exercise": EXERCISE}, None, "file"),
+        ({}, {"file": ("nb.ipynb", b"{}")}, "exercise"),
+    ],
+)
 def test_a_missing_form_field_is_422_naming_it(service: Service, data, files, missing: str) -> None:
     response = service.client.post("/api/submissions", headers=service.auth("alice"), data=data, files=files)
     assert response.status_code == 422
@@ -248,8 +267,12 @@ def _checks(*passes: bool) -> list[dict[str, Any]]:
 
 def test_the_gradebook_has_each_learners_best_score_and_the_pass_rates(service: Service) -> None:
     """Does the CSV hold every learner's best graded score, and the pass rates count their best submissions?"""
-    for name, passes in [("alice", (True, False)), ("alice", (True, True)), ("alice", (False, False)),
-                         ("bob", (True, False))]:
+    for name, passes in [
+        ("alice", (True, False)),
+        ("alice", (True, True)),
+        ("alice", (False, False)),
+        ("bob", (True, False)),
+    ]:
         service.final(name, service.submit(name, service_fakes.notebook(checks=_checks(*passes))).json()["id"])
     service.final("ines", service.submit("ines").json()["id"])  # instructors are not in the gradebook
     response = service.client.get("/api/gradebook.csv", headers=service.auth("ines"))
@@ -259,12 +282,15 @@ def test_the_gradebook_has_each_learners_best_score_and_the_pass_rates(service: 
     rates = service.client.get("/api/gradebook/checks", headers=service.auth("ines")).json()["exercises"]
     assert len(rates) == 1 and rates[0]["learners"] == 2
     assert {c["id"]: (c["passed"], c["learners"], c["pass_rate"]) for c in rates[0]["checks"]} == {
-        "1.1": (2, 2, 1.0), "1.2": (1, 2, 0.5)}
+        "1.1": (2, 2, 1.0),
+        "1.2": (1, 2, 0.5),
+    }
 
 
 def test_a_learner_without_submissions_has_an_empty_row(service: Service) -> None:
-    rows = list(csv.DictReader(io.StringIO(service.client.get("/api/gradebook.csv", headers=service.auth("ines"))
-                                           .text)))
+    rows = list(
+        csv.DictReader(io.StringIO(service.client.get("/api/gradebook.csv", headers=service.auth("ines")).text))
+    )
     assert {row["learner"]: row[EXERCISE] for row in rows} == {"alice": "", "bob": ""}
 
 
@@ -273,13 +299,19 @@ def test_a_learner_without_submissions_has_an_empty_row(service: Service) -> Non
 
 def test_the_openapi_document_lists_every_endpoint_and_its_errors(service: Service) -> None:
     spec = service.client.get("/api/openapi.json").json()
-    assert {"/api/submissions", "/api/submissions/{submission_id}", "/api/exercises", "/api/gradebook.csv",
-            "/api/gradebook/checks"} <= set(spec["paths"])
+    assert {
+        "/api/submissions",
+        "/api/submissions/{submission_id}",
+        "/api/exercises",
+        "/api/gradebook.csv",
+        "/api/gradebook/checks",
+    } <= set(spec["paths"])
     post = spec["paths"]["/api/submissions"]["post"]
     assert {"202", "401", "413", "415", "422", "429", "503"} <= set(post["responses"])
     assert post["responses"]["429"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorBody")
-    assert any(s.get("type") == "http" and s.get("scheme") == "bearer"
-               for s in spec["components"]["securitySchemes"].values())
+    assert any(
+        s.get("type") == "http" and s.get("scheme") == "bearer" for s in spec["components"]["securitySchemes"].values()
+    )
 
 
 def test_the_docs_page_describes_every_endpoint(service: Service) -> None:
@@ -291,8 +323,19 @@ def test_the_docs_page_describes_every_endpoint(service: Service) -> None:
 # --- headers, escaping, pages -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/api/exercises", "/api/no-such", "/api/openapi.json", "/api/docs", "/submit",
-                                  "/signin", "/grader-static/grader.js", "/gradebook"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/exercises",
+        "/api/no-such",
+        "/api/openapi.json",
+        "/api/docs",
+        "/submit",
+        "/signin",
+        "/grader-static/grader.js",
+        "/gradebook",
+    ],
+)
 def test_every_service_response_has_strict_security_headers(service: Service, path: str) -> None:
     response = service.client.get(path, follow_redirects=False)
     assert response.headers["content-security-policy"] == STRICT_CSP
@@ -324,8 +367,7 @@ def test_the_book_is_served_at_the_root_with_headers(make_service: Callable[...,
     assert service.client.get("/submit").headers["content-security-policy"] == STRICT_CSP
 
 
-def test_without_a_book_the_root_leads_to_the_submit_page(make_service: Callable[..., Service],
-                                                         tmp_path: Path) -> None:
+def test_without_a_book_the_root_leads_to_the_submit_page(make_service: Callable[..., Service], tmp_path: Path) -> None:
     service = make_service(build_dir=tmp_path / "no-build")
     response = service.client.get("/", follow_redirects=False)
     assert response.status_code in (303, 307) and response.headers["location"] == "/submit"
@@ -344,8 +386,9 @@ def test_feedback_is_escaped_on_the_page(service: Service) -> None:
 
 
 def test_signing_in_sets_a_strict_httponly_cookie(service: Service) -> None:
-    response = service.client.post("/signin", data={"token": service.tokens["alice"], "next": "/submit"},
-                                   follow_redirects=False)
+    response = service.client.post(
+        "/signin", data={"token": service.tokens["alice"], "next": "/submit"}, follow_redirects=False
+    )
     assert response.status_code == 303 and response.headers["location"] == "/submit"
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
@@ -353,8 +396,9 @@ def test_signing_in_sets_a_strict_httponly_cookie(service: Service) -> None:
 
 @pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example"])
 def test_sign_in_never_redirects_off_site(service: Service, target: str) -> None:
-    response = service.client.post("/signin", data={"token": service.tokens["alice"], "next": target},
-                                   follow_redirects=False)
+    response = service.client.post(
+        "/signin", data={"token": service.tokens["alice"], "next": target}, follow_redirects=False
+    )
     assert response.headers["location"] == "/submit"
 
 
@@ -366,8 +410,12 @@ def test_a_wrong_token_on_the_sign_in_form_says_so(service: Service) -> None:
 def test_the_pages_submit_and_show_the_feedback(service: Service) -> None:
     """Signed in by cookie, does the upload form queue the notebook and its page show the per-check verdicts?"""
     service.client.post("/signin", data={"token": service.tokens["alice"]})
-    response = service.client.post("/submit", data={"exercise": EXERCISE},
-                                   files={"file": ("mine.ipynb", service_fakes.notebook())}, follow_redirects=False)
+    response = service.client.post(
+        "/submit",
+        data={"exercise": EXERCISE},
+        files={"file": ("mine.ipynb", service_fakes.notebook())},
+        follow_redirects=False,
+    )
     assert response.status_code == 303
     sid = response.headers["location"].removeprefix("/submissions/")
     service.final("alice", sid)
@@ -378,16 +426,18 @@ def test_the_pages_submit_and_show_the_feedback(service: Service) -> None:
 
 def test_the_upload_page_shows_refusals_in_words(service: Service) -> None:
     service.client.post("/signin", data={"token": service.tokens["alice"]})
-    response = service.client.post("/submit", data={"exercise": EXERCISE},
-                                   files={"file": ("x.ipynb", b"not json")})
+    response = service.client.post("/submit", data={"exercise": EXERCISE}, files={"file": ("x.ipynb", b"not json")})
     assert response.status_code == 415 and "not valid JSON" in response.text
 
 
 def test_a_cookie_form_post_from_another_site_is_refused(service: Service) -> None:
     service.client.post("/signin", data={"token": service.tokens["alice"]})
-    response = service.client.post("/api/submissions", data={"exercise": EXERCISE},
-                                   files={"file": ("x.ipynb", service_fakes.notebook())},
-                                   headers={"Origin": "https://evil.example"})
+    response = service.client.post(
+        "/api/submissions",
+        data={"exercise": EXERCISE},
+        files={"file": ("x.ipynb", service_fakes.notebook())},
+        headers={"Origin": "https://evil.example"},
+    )
     assert response.status_code == 403 and _error(response)["code"] == "cross-origin"
 
 
@@ -406,13 +456,18 @@ def test_the_gradebook_page_is_for_instructors(service: Service) -> None:
 
 def test_an_oversized_upload_on_the_page_answers_with_a_page(service: Service) -> None:
     service.client.post("/signin", data={"token": service.tokens["alice"]})
-    response = service.client.post("/submit", data={"exercise": EXERCISE},
-                                   files={"file": ("x.ipynb", b"x" * int(UPLOAD_CAP_MB * 1e6) * 3)})
+    response = service.client.post(
+        "/submit", data={"exercise": EXERCISE}, files={"file": ("x.ipynb", b"x" * int(UPLOAD_CAP_MB * 1e6) * 3)}
+    )
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("text/html") and "Clear All Outputs" in response.text
 
 
 def test_a_sign_in_posted_from_another_site_is_refused(service: Service) -> None:
-    response = service.client.post("/signin", data={"token": service.tokens["alice"]},
-                                   headers={"Origin": "https://evil.example"}, follow_redirects=False)
+    response = service.client.post(
+        "/signin",
+        data={"token": service.tokens["alice"]},
+        headers={"Origin": "https://evil.example"},
+        follow_redirects=False,
+    )
     assert response.status_code == 403 and "set-cookie" not in response.headers

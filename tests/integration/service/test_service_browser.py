@@ -21,8 +21,15 @@ from grader.service.store import open_store
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +135,9 @@ REAL_GRADE = "grader.grading.engine:grade_notebook"
 @pytest.fixture
 def live_real(tmp_path: Path) -> Iterator[tuple[LiveServer, str]]:
     """The service with the real grading engine, in the sandbox, on the course's own lesson-00 exercise."""
-    settings = make_settings(tmp_path, build_dir=tmp_path / "no-book", grade_function=REAL_GRADE, sandbox=True,
-                             lease_s=60.0)
+    settings = make_settings(
+        tmp_path, build_dir=tmp_path / "no-book", grade_function=REAL_GRADE, sandbox=True, lease_s=60.0
+    )
     store = open_store(settings)
     token = accounts.add_user(store, "bea")[1]
     app = create_app(settings, workers=1, store=store)

@@ -35,8 +35,10 @@ def celery_settings(tmp_path: Path, pg_url: str, broker_url: str) -> Iterator[Se
             connection.ensure_connection(max_retries=1)
             app.control.purge(connection=connection)  # messages left by an earlier, interrupted run
     except Exception as exc:
-        pytest.fail(f"the broker at {broker_url} is not reachable ({exc}); start it, or set "
-                    "GRADER_TEST_AMQP_URL / GRADER_TEST_REDIS_URL")
+        pytest.fail(
+            f"the broker at {broker_url} is not reachable ({exc}); start it, or set "
+            "GRADER_TEST_AMQP_URL / GRADER_TEST_REDIS_URL"
+        )
     yield settings
 
 
@@ -49,13 +51,20 @@ def pg_store(celery_settings: Settings) -> Iterator[Store]:
 
 def _status(store: Store, sid: str) -> sa.Row:
     with store.read() as conn:
-        return conn.execute(sa.select(submissions.c.status, submissions.c.attempts, submissions.c.message)
-                            .where(submissions.c.id == sid)).one()
+        return conn.execute(
+            sa.select(submissions.c.status, submissions.c.attempts, submissions.c.message).where(
+                submissions.c.id == sid
+            )
+        ).one()
 
 
 def _submit(client: TestClient, token: str, data: bytes) -> str:
-    response = client.post("/api/submissions", headers={"Authorization": f"Bearer {token}"},
-                           data={"exercise": EXERCISE}, files={"file": ("nb.ipynb", data)})
+    response = client.post(
+        "/api/submissions",
+        headers={"Authorization": f"Bearer {token}"},
+        data={"exercise": EXERCISE},
+        files={"file": ("nb.ipynb", data)},
+    )
     assert response.status_code == 202, response.text
     return response.json()["id"]
 
@@ -69,28 +78,36 @@ def test_the_celery_configuration_is_at_least_once_and_fair(celery_settings: Set
 
 
 def test_submissions_through_the_api_are_graded_by_celery_workers(
-        celery_settings: Settings, pg_store: Store, processes: Processes) -> None:
+    celery_settings: Settings, pg_store: Store, processes: Processes
+) -> None:
     """Does a submission posted to the API reach a Celery worker through the broker and come back graded?"""
     processes.grader(celery_settings, "worker", "--celery", "--concurrency", "2")
     _, token = accounts.add_user(pg_store, "alice")
     with TestClient(create_app(celery_settings, store=pg_store)) as client:
         ids = [_submit(client, token, service_fakes.notebook(tag=f"c{i}")) for i in range(4)]
         for sid in ids:
-            wait_until(lambda sid=sid: _status(pg_store, sid).status == "graded", timeout_s=60,
-                       what=f"Celery to grade {sid}")
+            wait_until(
+                lambda sid=sid: _status(pg_store, sid).status == "graded", timeout_s=60, what=f"Celery to grade {sid}"
+            )
         view = client.get(f"/api/submissions/{ids[0]}", headers={"Authorization": f"Bearer {token}"}).json()
     assert (view["score"], view["max_score"]) == (2.0, 3.0)
     assert all(service_fakes.log_lines(processes.log, "done", f"c{i}") == 1 for i in range(4))
 
 
-def test_a_task_delivered_many_times_grades_once(celery_settings: Settings, pg_store: Store,
-                                                 processes: Processes) -> None:
+def test_a_task_delivered_many_times_grades_once(
+    celery_settings: Settings, pg_store: Store, processes: Processes
+) -> None:
     """Is the task idempotent per submission id: three messages for one submission, one grading?"""
     from grader.service import queue
 
     alice, _ = accounts.add_user(pg_store, "alice")
-    sid = queue.enqueue(pg_store, user_id=alice.id, exercise=EXERCISE, filename="nb.ipynb",
-                        notebook=service_fakes.notebook(tag="dup", sleep=0.3)).id
+    sid = queue.enqueue(
+        pg_store,
+        user_id=alice.id,
+        exercise=EXERCISE,
+        filename="nb.ipynb",
+        notebook=service_fakes.notebook(tag="dup", sleep=0.3),
+    ).id
     app = tasks.make_celery(celery_settings)
     for _ in range(3):
         tasks.send(app, sid)
@@ -102,25 +119,34 @@ def test_a_task_delivered_many_times_grades_once(celery_settings: Settings, pg_s
 
 
 def test_a_celery_worker_process_killed_mid_grade_is_redelivered_and_graded_once(
-        celery_settings: Settings, pg_store: Store, processes: Processes) -> None:
+    celery_settings: Settings, pg_store: Store, processes: Processes
+) -> None:
     """With task_reject_on_worker_lost, is the job of a SIGKILLed pool process graded by the next one, once?"""
     processes.grader(celery_settings, "worker", "--celery", "--concurrency", "1")
     _, token = accounts.add_user(pg_store, "alice")
     with TestClient(create_app(celery_settings, store=pg_store)) as client:
         sid = _submit(client, token, service_fakes.notebook(tag="victim", sleep=2.0))
-        wait_until(lambda: service_fakes.log_lines(processes.log, "start", "victim") == 1, timeout_s=60,
-                   what="the first attempt to start")
-        child = next(int(line.split()[2]) for line in processes.log.read_text().splitlines()
-                     if line.startswith("start victim"))
+        wait_until(
+            lambda: service_fakes.log_lines(processes.log, "start", "victim") == 1,
+            timeout_s=60,
+            what="the first attempt to start",
+        )
+        child = next(
+            int(line.split()[2]) for line in processes.log.read_text().splitlines() if line.startswith("start victim")
+        )
         os.kill(child, signal.SIGKILL)
-        wait_until(lambda: _status(pg_store, sid).status == "graded", timeout_s=60,
-                   what="the redelivered task to grade the job")
+        wait_until(
+            lambda: _status(pg_store, sid).status == "graded",
+            timeout_s=60,
+            what="the redelivered task to grade the job",
+        )
     assert service_fakes.log_lines(processes.log, "start", "victim") == 2
     assert service_fakes.log_lines(processes.log, "done", "victim") == 1
 
 
-def test_a_poison_submission_is_dead_lettered_under_celery_too(celery_settings: Settings, pg_store: Store,
-                                                               processes: Processes) -> None:
+def test_a_poison_submission_is_dead_lettered_under_celery_too(
+    celery_settings: Settings, pg_store: Store, processes: Processes
+) -> None:
     """Does a notebook that kills every Celery pool process end as a clear error after max_attempts?"""
     processes.grader(celery_settings, "worker", "--celery", "--concurrency", "1")
     _, token = accounts.add_user(pg_store, "alice")
@@ -128,8 +154,11 @@ def test_a_poison_submission_is_dead_lettered_under_celery_too(celery_settings: 
         sid = _submit(client, token, service_fakes.notebook(tag="poison", action="kill"))
         wait_until(lambda: _status(pg_store, sid).status == "error", timeout_s=90, what="the dead letter")
         healthy = _submit(client, token, service_fakes.notebook(tag="after"))
-        wait_until(lambda: _status(pg_store, healthy).status == "graded", timeout_s=60,
-                   what="a normal submission after the poison")
+        wait_until(
+            lambda: _status(pg_store, healthy).status == "graded",
+            timeout_s=60,
+            what="a normal submission after the poison",
+        )
     row = _status(pg_store, sid)
     assert row.attempts == celery_settings.max_attempts
     assert "died each time" in row.message

@@ -36,8 +36,12 @@ def test_the_solution_gets_full_marks_and_the_stub_zero_through_the_api(tmp_path
         with TestClient(create_app(settings, workers=2, store=store)) as client:
             ids = {}
             for label, path in (("solution", SOLUTION), ("stub", STUB)):
-                response = client.post("/api/submissions", headers=headers, data={"exercise": EXERCISE},
-                                       files={"file": (path.name, path.read_bytes())})
+                response = client.post(
+                    "/api/submissions",
+                    headers=headers,
+                    data={"exercise": EXERCISE},
+                    files={"file": (path.name, path.read_bytes())},
+                )
                 assert response.status_code == 202, response.text
                 ids[label] = response.json()["id"]
 
@@ -62,16 +66,26 @@ def test_grader_service_starts_with_an_instructor_token_and_grades(tmp_path: Pat
     settings = make_settings(tmp_path, grade_function=REAL_GRADE, lease_s=30.0, sandbox=True)
     env = {**os.environ, **settings_env(settings)}
     log = (tmp_path / "service.log").open("w+")
-    process = subprocess.Popen([sys.executable, "-m", "grader", "serve", "--port", "0", "--workers", "1"],
-                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "grader", "serve", "--port", "0", "--workers", "1"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        text = wait_until(lambda: (tmp_path / "service.log").read_text() if "Ctrl-C" in
-                          (tmp_path / "service.log").read_text() else None, timeout_s=60, what="the service to start")
+        text = wait_until(
+            lambda: (
+                (tmp_path / "service.log").read_text() if "Ctrl-C" in (tmp_path / "service.log").read_text() else None
+            ),
+            timeout_s=60,
+            what="the service to start",
+        )
         url = re.search(r"grader service at (http://127\.0\.0\.1:\d+/)", text).group(1)
         token = text.split("shown only now):")[1].split()[0]
-        result = submit(EXERCISE, token=token, url=url, notebook=SOLUTION, timeout_s=240, show=False,
-                        progress=False)
+        result = submit(EXERCISE, token=token, url=url, notebook=SOLUTION, timeout_s=240, show=False, progress=False)
         assert result["status"] == "graded" and result["score"] == result["max_score"] > 0
         process.send_signal(signal.SIGTERM)  # what a process manager sends
         assert process.wait(30) == 0
@@ -81,6 +95,7 @@ def test_grader_service_starts_with_an_instructor_token_and_grades(tmp_path: Pat
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         log.close()
-    again = subprocess.run([sys.executable, "-m", "grader", "users", "list"], cwd=REPO, env=env,
-                           capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        [sys.executable, "-m", "grader", "users", "list"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
     assert "instructor" in again.stdout  # the account made on the first start persists

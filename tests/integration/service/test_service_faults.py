@@ -25,8 +25,11 @@ pytestmark = pytest.mark.slow
 
 def _status(store: Store, sid: str) -> sa.Row:
     with store.read() as conn:
-        return conn.execute(sa.select(submissions.c.status, submissions.c.message, submissions.c.attempts)
-                            .where(submissions.c.id == sid)).one()
+        return conn.execute(
+            sa.select(submissions.c.status, submissions.c.message, submissions.c.attempts).where(
+                submissions.c.id == sid
+            )
+        ).one()
 
 
 def _enqueue(store: Store, user: accounts.User, data: bytes) -> str:
@@ -34,7 +37,8 @@ def _enqueue(store: Store, user: accounts.User, data: bytes) -> str:
 
 
 def test_a_worker_killed_mid_grade_is_replaced_and_the_job_graded_exactly_once(
-        store_url: str, store: Store, tmp_path: Path, processes: Processes) -> None:
+    store_url: str, store: Store, tmp_path: Path, processes: Processes
+) -> None:
     """After SIGKILL of the worker grading a job, does another worker grade it once its lease expires — once?"""
     settings = make_settings(tmp_path, database_url=store_url, lease_s=1.5)
     alice, _ = accounts.add_user(store, "alice")
@@ -51,8 +55,9 @@ def test_a_worker_killed_mid_grade_is_replaced_and_the_job_graded_exactly_once(
     assert _status(store, sid).attempts == 2
 
 
-def test_a_submission_that_kills_its_worker_every_time_is_dead_lettered(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_submission_that_kills_its_worker_every_time_is_dead_lettered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Does a poison notebook end as a clear error after max_attempts, while the service keeps grading others?"""
     settings = make_settings(tmp_path, lease_s=1.0, max_attempts=3)
     store = open_store(settings)
@@ -64,8 +69,11 @@ def test_a_submission_that_kills_its_worker_every_time_is_dead_lettered(tmp_path
         alice, _ = accounts.add_user(store, "alice")
         poison = _enqueue(store, alice, service_fakes.notebook(tag="poison", action="kill"))
         pool.start()
-        wait_until(lambda: _status(store, poison).status == "error", timeout_s=60,
-                   what="the poison submission to be dead-lettered")
+        wait_until(
+            lambda: _status(store, poison).status == "error",
+            timeout_s=60,
+            what="the poison submission to be dead-lettered",
+        )
         row = _status(store, poison)
         assert row.attempts == 3
         assert "the grading process died each time" in row.message
@@ -78,15 +86,18 @@ def test_a_submission_that_kills_its_worker_every_time_is_dead_lettered(tmp_path
         store.dispose()
 
 
-@pytest.mark.parametrize(("fake", "final", "attempts", "message"), [
-    ({"action": "raise", "fail_times": 1}, "graded", 2, ""),
-    ({"action": "raise"}, "error", 3, "failed 3 times"),
-    ({"action": "error"}, "error", 3, "failed 3 times"),
-    ({"action": "invalid"}, "invalid", 1, "another exercise"),
-])
+@pytest.mark.parametrize(
+    ("fake", "final", "attempts", "message"),
+    [
+        ({"action": "raise", "fail_times": 1}, "graded", 2, ""),
+        ({"action": "raise"}, "error", 3, "failed 3 times"),
+        ({"action": "error"}, "error", 3, "failed 3 times"),
+        ({"action": "invalid"}, "invalid", 1, "another exercise"),
+    ],
+)
 def test_infrastructure_failures_are_retried_and_learner_failures_are_final(
-        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: dict, final: str, attempts: int,
-        message: str) -> None:
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: dict, final: str, attempts: int, message: str
+) -> None:
     """Is a grader-side failure retried (the learner told so meanwhile) and a learner-side one final at once?"""
     monkeypatch.setenv(service_fakes.ENV_LOG, str(tmp_path / "fakegrade.log"))
     settings = make_settings(tmp_path, max_attempts=3)
@@ -109,7 +120,8 @@ def test_infrastructure_failures_are_retried_and_learner_failures_are_final(
 
 
 def test_a_store_that_drops_every_connection_mid_run_loses_nothing(
-        pg_url: str, tmp_path: Path, processes: Processes) -> None:
+    pg_url: str, tmp_path: Path, processes: Processes
+) -> None:
     """With PostgreSQL terminating every backend of the service again and again mid-run, is every job graded?"""
     settings = make_settings(tmp_path, database_url=pg_url, lease_s=2.0)
     store = open_store(pg_url)
@@ -155,9 +167,12 @@ def test_an_overload_is_refused_politely_and_every_accepted_job_is_graded(tmp_pa
         with TestClient(create_app(settings, workers=2, store=store)) as client:
             for _ in range(8):
                 for token in tokens:
-                    response = client.post("/api/submissions", headers={"Authorization": f"Bearer {token}"},
-                                           data={"exercise": EXERCISE},
-                                           files={"file": ("nb.ipynb", service_fakes.notebook(sleep=0.01))})
+                    response = client.post(
+                        "/api/submissions",
+                        headers={"Authorization": f"Bearer {token}"},
+                        data={"exercise": EXERCISE},
+                        files={"file": ("nb.ipynb", service_fakes.notebook(sleep=0.01))},
+                    )
                     codes.append(response.status_code)
                     if response.status_code == 202:
                         accepted.add(response.json()["id"])

@@ -61,8 +61,10 @@ FOREIGN = "https://colab.research.google.com"
 def _require(tool: str) -> str:
     found = shutil.which(tool, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
     if found is None:
-        pytest.fail(f"{tool} is not installed: run `make setup` (it installs the Debian packages in "
-                    "SYSTEM_PACKAGES, nginx and openssl among them), or `apt-get install nginx openssl`")
+        pytest.fail(
+            f"{tool} is not installed: run `make setup` (it installs the Debian packages in "
+            "SYSTEM_PACKAGES, nginx and openssl among them), or `apt-get install nginx openssl`"
+        )
     return found
 
 
@@ -83,18 +85,50 @@ def _ipv6_loopback() -> bool:
 
 def make_certificates(openssl: str, where: Path) -> tuple[Path, Path, Path]:
     """A throwaway CA and a certificate for ``localhost`` signed by it: (ca, cert, key)."""
+
     def run(*args: str) -> None:
         subprocess.run([openssl, *args], cwd=where, check=True, capture_output=True, timeout=60)
 
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=grader test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=grader test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    )
     run("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
     (where / "server.ext").write_text(
         "subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-        "extendedKeyUsage=serverAuth\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-days", "2", "-out", "server.pem", "-extfile", "server.ext")
+        "extendedKeyUsage=serverAuth\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
+    )
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "server.pem",
+        "-extfile",
+        "server.ext",
+    )
     return where / "ca.pem", where / "server.pem", where / "server.key"
 
 
@@ -122,11 +156,14 @@ def render_nginx_conf(values: dict[str, str], *, http_port: int, https_port: int
 def wrapper_conf(where: Path, site: Path) -> str:
     """What Debian's /etc/nginx/nginx.conf gives conf.d/*.conf, with every path in ``where``."""
     user = "user root;\n" if os.geteuid() == 0 else ""  # workers must reach the 0700 temp dir
-    temp = "".join(f"    {kind}_temp_path {where / kind};\n"
-                   for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    return (f"daemon off;\n{user}worker_processes 1;\npid {where / 'nginx.pid'};\n"
-            f"error_log {where / 'error.log'} info;\nevents {{ worker_connections 128; }}\n"
-            f"http {{\n    access_log {where / 'access.log'};\n{temp}    include {site};\n}}\n")
+    temp = "".join(
+        f"    {kind}_temp_path {where / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return (
+        f"daemon off;\n{user}worker_processes 1;\npid {where / 'nginx.pid'};\n"
+        f"error_log {where / 'error.log'} info;\nevents {{ worker_connections 128; }}\n"
+        f"http {{\n    access_log {where / 'access.log'};\n{temp}    include {site};\n}}\n"
+    )
 
 
 def exec_start(unit: Path, key: str = "ExecStart") -> list[str]:
@@ -206,9 +243,14 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     ca, cert, key = make_certificates(openssl, where)
     https_port, http_port, service_port = _free_port(), _free_port(), _free_port()
     site = where / "grader.conf"
-    site.write_text(render_nginx_conf(
-        {"SERVER_NAME": "localhost", "TLS_CERT": str(cert), "TLS_KEY": str(key), "GRADER_PORT": str(service_port)},
-        http_port=http_port, https_port=https_port, ipv6=_ipv6_loopback()))
+    site.write_text(
+        render_nginx_conf(
+            {"SERVER_NAME": "localhost", "TLS_CERT": str(cert), "TLS_KEY": str(key), "GRADER_PORT": str(service_port)},
+            http_port=http_port,
+            https_port=https_port,
+            ipv6=_ipv6_loopback(),
+        )
+    )
     (where / "nginx.conf").write_text(wrapper_conf(where, site))
     settings = make_settings(where, grade_function=REAL_GRADE, lease_s=30.0, sandbox=True)
     store = open_store(settings)
@@ -220,22 +262,37 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     def start(name: str, command: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
         log = where / f"{name}.log"
         with log.open("wb") as output:
-            process = subprocess.Popen(command, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=output,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         started.append(process)
         return process, log
 
     try:
-        proxy, proxy_log = start("nginx", [nginx, "-p", str(where), "-c", str(where / "nginx.conf"),
-                                           "-e", str(where / "error.log")])
+        proxy, proxy_log = start(
+            "nginx", [nginx, "-p", str(where), "-c", str(where / "nginx.conf"), "-e", str(where / "error.log")]
+        )
         _wait_for_port(https_port, proxy, proxy_log, "nginx to listen")
         context = ssl.create_default_context(cafile=str(ca))
         before = _get(f"https://localhost:{https_port}/api/health", context)
         web, web_log = start("service", [sys.executable, "-m", "grader", *grader_args(WEB_UNIT, port=service_port)])
         _wait_for_port(service_port, web, web_log, "grader serve to listen")
         start("worker", [sys.executable, "-m", "grader", *grader_args(WORKER_UNIT)])
-        yield Deployment(https_port=https_port, http_port=http_port, service_port=service_port, ca=ca, token=token,
-                         before_service=before, nginx_log=where / "error.log")
+        yield Deployment(
+            https_port=https_port,
+            http_port=http_port,
+            service_port=service_port,
+            ca=ca,
+            token=token,
+            before_service=before,
+            nginx_log=where / "error.log",
+        )
     finally:
         for process in reversed(started):
             _stop(process)
@@ -250,8 +307,14 @@ def trust_test_ca(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> No
 
 def _notebook(tmp_path: Path, size: int) -> Path:
     """A valid notebook of about ``size`` bytes (one stream output holds the bulk)."""
-    cell = {"cell_type": "code", "execution_count": 1, "id": "bulk", "metadata": {}, "source": "print('x')",
-            "outputs": [{"output_type": "stream", "name": "stdout", "text": ""}]}
+    cell = {
+        "cell_type": "code",
+        "execution_count": 1,
+        "id": "bulk",
+        "metadata": {},
+        "source": "print('x')",
+        "outputs": [{"output_type": "stream", "name": "stdout", "text": ""}],
+    }
     nb = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     empty = len(json.dumps(nb))
     cell["outputs"][0]["text"] = "x" * (size - empty)  # type: ignore[index]
@@ -264,14 +327,23 @@ def _notebook(tmp_path: Path, size: int) -> Path:
 def _post_notebook(deployment: Deployment, path: Path) -> tuple[int, dict[str, str], dict]:
     """POST /api/submissions through nginx as submit() does: (status, headers, JSON body)."""
     boundary = "----grader-test-boundary"
-    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="exercise"\r\n\r\n{EXERCISE}\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
-            "Content-Type: application/x-ipynb+json\r\n\r\n")
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="exercise"\r\n\r\n{EXERCISE}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+        "Content-Type: application/x-ipynb+json\r\n\r\n"
+    )
     body = head.encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
     connection = deployment.https()
     try:
-        connection.request("POST", "/api/submissions", body=body, headers={
-            "Authorization": f"Bearer {deployment.token}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        connection.request(
+            "POST",
+            "/api/submissions",
+            body=body,
+            headers={
+                "Authorization": f"Bearer {deployment.token}",
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+            },
+        )
         response = connection.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, json.loads(response.read())
     finally:
@@ -307,15 +379,23 @@ def test_the_units_bind_loopback_and_nginx_takes_what_the_service_reads() -> Non
 
 def test_submit_over_https_is_graded(deployment: Deployment, trust_test_ca: None) -> None:
     """A learner's submit() from Colab, as it is: urllib over verified HTTPS, the real grader behind."""
-    result = submit(EXERCISE, token=deployment.token, url=deployment.url + "/", notebook=SOLUTION, timeout_s=240,
-                    show=False, progress=False)
+    result = submit(
+        EXERCISE,
+        token=deployment.token,
+        url=deployment.url + "/",
+        notebook=SOLUTION,
+        timeout_s=240,
+        show=False,
+        progress=False,
+    )
     assert result["status"] == "graded", result["message"]
     assert result["max_score"] > 0 and result["score"] == result["max_score"]
     assert result["learner"] == "ada"
 
 
-def test_an_untrusted_certificate_is_refused(deployment: Deployment, monkeypatch: pytest.MonkeyPatch,
-                                             tmp_path: Path) -> None:
+def test_an_untrusted_certificate_is_refused(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """Verification is on: without the test CA, submit() refuses the connection and says so."""
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))
     monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
@@ -326,8 +406,11 @@ def test_an_untrusted_certificate_is_refused(deployment: Deployment, monkeypatch
 def test_the_service_sees_https_and_the_host_through_the_proxy(deployment: Deployment) -> None:
     """X-Forwarded-Proto is trusted from nginx (the cookie is Secure); Host keeps its port (same-origin check)."""
     form = urllib.parse.urlencode({"token": deployment.token, "next": "/submit"})
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": deployment.url,
-               "X-Forwarded-Proto": "http"}  # a client's own claim: nginx replaces it
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Origin": deployment.url,
+        "X-Forwarded-Proto": "http",
+    }  # a client's own claim: nginx replaces it
 
     def sign_in(connection: http.client.HTTPConnection, origin: str) -> tuple[int, str, bytes]:
         connection.request("POST", "/signin", body=form, headers={**headers, "Origin": origin})
@@ -346,8 +429,9 @@ def test_the_service_sees_https_and_the_host_through_the_proxy(deployment: Deplo
     assert status == 403 and b"another site" in body
 
 
-def test_a_notebook_over_the_limit_gets_the_services_413_message(deployment: Deployment, trust_test_ca: None,
-                                                                 tmp_path: Path) -> None:
+def test_a_notebook_over_the_limit_gets_the_services_413_message(
+    deployment: Deployment, trust_test_ca: None, tmp_path: Path
+) -> None:
     """Over 5 MB: the service's own 413 up to what it reads, nginx's identical JSON beyond; never a 502."""
     service_side = _notebook(tmp_path, 5_010_000)  # over 5 MB, inside the service's 64 KiB allowance
     proxy_side = _notebook(tmp_path, 5_500_000)  # over client_max_body_size
@@ -372,9 +456,15 @@ def test_a_notebook_over_the_limit_gets_the_services_413_message(deployment: Dep
 def test_no_cors_for_other_origins(deployment: Deployment) -> None:
     """No Access-Control-* headers: a page on another origin cannot use a learner's token or read answers."""
     connection = deployment.https()
-    connection.request("OPTIONS", "/api/submissions", headers={
-        "Origin": FOREIGN, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization"})
+    connection.request(
+        "OPTIONS",
+        "/api/submissions",
+        headers={
+            "Origin": FOREIGN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
     preflight = connection.getresponse()
     preflight.read()
     assert preflight.status == 405  # the API has no OPTIONS: the browser stops before sending the POST
@@ -405,9 +495,13 @@ def test_plain_http_only_redirects(deployment: Deployment) -> None:
 
 
 def test_another_host_name_gets_no_certificate(deployment: Deployment) -> None:
-    with socket.create_connection(("127.0.0.1", deployment.https_port), timeout=10) as raw, \
-            pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
+    with (
+        socket.create_connection(("127.0.0.1", deployment.https_port), timeout=10) as raw,
+        pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"),
+    ):
         deployment.context().wrap_socket(raw, server_hostname="grader.invalid")
-    with socket.create_connection(("127.0.0.1", deployment.https_port), timeout=10) as raw, \
-            deployment.context().wrap_socket(raw, server_hostname="localhost") as tls:
+    with (
+        socket.create_connection(("127.0.0.1", deployment.https_port), timeout=10) as raw,
+        deployment.context().wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
         assert tls.version() in ("TLSv1.2", "TLSv1.3")

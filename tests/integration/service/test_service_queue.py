@@ -22,8 +22,14 @@ LEASE_S = 30.0
 
 
 def _enqueue(store: Store, user: User, data: bytes | None = None, **limits: int) -> queue.Enqueued:
-    return queue.enqueue(store, user_id=user.id, exercise="ex", filename="nb.ipynb",
-                         notebook=data if data is not None else service_fakes.notebook(), **limits)
+    return queue.enqueue(
+        store,
+        user_id=user.id,
+        exercise="ex",
+        filename="nb.ipynb",
+        notebook=data if data is not None else service_fakes.notebook(),
+        **limits,
+    )
 
 
 def _row(store: Store, sid: str) -> sa.Row:
@@ -32,14 +38,18 @@ def _row(store: Store, sid: str) -> sa.Row:
 
 
 def _graded(name: str = "nb.ipynb") -> Result:
-    return Result(exercise="ex", submission=name, status="graded", score=1.0, max_score=2.0, duration_s=0.1,
-                  device="cpu")
+    return Result(
+        exercise="ex", submission=name, status="graded", score=1.0, max_score=2.0, duration_s=0.1, device="cpu"
+    )
 
 
 def _expire(store: Store, sid: str) -> None:
     with store.write() as conn:
-        conn.execute(sa.update(submissions).where(submissions.c.id == sid)
-                     .values(lease_expires_at=time.time() - 1, available_at=time.time() - 1))
+        conn.execute(
+            sa.update(submissions)
+            .where(submissions.c.id == sid)
+            .values(lease_expires_at=time.time() - 1, available_at=time.time() - 1)
+        )
 
 
 def test_a_double_submit_makes_one_job(store: Store, people: dict) -> None:
@@ -171,8 +181,16 @@ def test_a_learner_caused_failure_is_final(store: Store, people: dict) -> None:
     sid = _enqueue(store, people["alice"][0]).id
     job = queue.claim(store, "w", lease_s=LEASE_S, max_attempts=3)
     assert job is not None
-    verdict = Result(exercise="ex", submission="nb", status="invalid", score=0, max_score=0, duration_s=0,
-                     device="none", message="this notebook is for another exercise")
+    verdict = Result(
+        exercise="ex",
+        submission="nb",
+        status="invalid",
+        score=0,
+        max_score=0,
+        duration_s=0,
+        device="none",
+        message="this notebook is for another exercise",
+    )
     assert queue.complete(store, sid, "w", verdict)
     assert _row(store, sid).status == "invalid"
     _expire(store, sid)
@@ -184,15 +202,15 @@ def test_complete_refuses_an_error_verdict(store: Store, people: dict) -> None:
     _enqueue(store, people["alice"][0])
     job = queue.claim(store, "w", lease_s=LEASE_S, max_attempts=3)
     assert job is not None
-    broken = Result(exercise="ex", submission="nb", status="error", score=0, max_score=0, duration_s=0,
-                    device="none")
+    broken = Result(exercise="ex", submission="nb", status="error", score=0, max_score=0, duration_s=0, device="none")
     with pytest.raises(ValueError, match="fail"):
         queue.complete(store, job.id, "w", broken)
 
 
 @pytest.mark.parametrize(("limit", "submitted", "refused"), [(3, 3, False), (3, 4, True), (1, 2, True)])
-def test_the_rate_limit_counts_a_learners_last_minute(store: Store, people: dict, limit: int, submitted: int,
-                                                      refused: bool) -> None:
+def test_the_rate_limit_counts_a_learners_last_minute(
+    store: Store, people: dict, limit: int, submitted: int, refused: bool
+) -> None:
     """Is a learner's submission past the per-minute limit refused, with a wait, while others may still submit?"""
     alice, bob = people["alice"][0], people["bob"][0]
     outcomes = []
@@ -237,8 +255,9 @@ def test_claiming_one_submission_says_why_not(store: Store, people: dict, state:
     elif state == "backing-off":
         job = queue.claim(store, "w", lease_s=LEASE_S, max_attempts=3)
         assert job is not None and queue.fail(store, job, "w", max_attempts=3) == "queued"
-    found = queue.claim_submission(store, "no-such-id" if state == "missing" else sid, "celery",
-                                   lease_s=LEASE_S, max_attempts=3)
+    found = queue.claim_submission(
+        store, "no-such-id" if state == "missing" else sid, "celery", lease_s=LEASE_S, max_attempts=3
+    )
     assert found.job is None
     if state in ("graded", "missing"):
         assert found.retry_in_s is None
@@ -254,8 +273,11 @@ def test_needs_dispatch_finds_unsent_and_abandoned_jobs(store: Store, people: di
     queue.mark_dispatched(store, [sent])
     abandoned = _enqueue(store, alice).id
     with store.write() as conn:  # claim "abandoned" specifically, then let its lease lapse
-        conn.execute(sa.update(submissions).where(submissions.c.id == abandoned)
-                     .values(status="running", attempts=1, lease_owner="dead", lease_expires_at=time.time() - 1))
+        conn.execute(
+            sa.update(submissions)
+            .where(submissions.c.id == abandoned)
+            .values(status="running", attempts=1, lease_owner="dead", lease_expires_at=time.time() - 1)
+        )
     found = queue.needs_dispatch(store, redispatch_after_s=600, max_attempts=3)
     assert set(found) == {unsent, abandoned}
 

@@ -19,8 +19,13 @@ def test_a_new_store_is_at_the_latest_version(store: Store) -> None:
     """Does opening an empty database apply every migration, in order, once?"""
     assert store.version() == LATEST_VERSION
     with store.read() as conn:
-        applied = conn.execute(sa.select(store_module.schema_version.c.version)
-                               .order_by(store_module.schema_version.c.version)).scalars().all()
+        applied = (
+            conn.execute(
+                sa.select(store_module.schema_version.c.version).order_by(store_module.schema_version.c.version)
+            )
+            .scalars()
+            .all()
+        )
     assert applied == [m.version for m in MIGRATIONS]
     assert migrate(store) == []
 
@@ -33,15 +38,25 @@ def test_the_migrated_schema_is_the_schema_queries_use(store: Store) -> None:
         assert reflected == {column.name for column in table.columns}, table.name
 
 
-def _v1_submission(conn: sa.Connection, *, sid: str, user_id: int, result: dict[str, object] | None,
-                   status: str) -> None:
+def _v1_submission(
+    conn: sa.Connection, *, sid: str, user_id: int, result: dict[str, object] | None, status: str
+) -> None:
     now = time.time()
-    conn.execute(sa.text(
-        "INSERT INTO submissions (id, user_id, exercise, filename, notebook, sha256, status, result, message, "
-        "attempts, lease_owner, lease_expires_at, available_at, dispatched_at, created_at, updated_at) VALUES "
-        "(:id, :user_id, 'ex', 'nb.ipynb', :nb, 'abc', :status, :result, '', 1, NULL, NULL, :now, NULL, :now, :now)"
-    ), {"id": sid, "user_id": user_id, "nb": b"{}", "status": status,
-        "result": json.dumps(result) if result is not None else None, "now": now})
+    conn.execute(
+        sa.text(
+            "INSERT INTO submissions (id, user_id, exercise, filename, notebook, sha256, status, result, message, "
+            "attempts, lease_owner, lease_expires_at, available_at, dispatched_at, created_at, updated_at) VALUES "
+            "(:id, :user_id, 'ex', 'nb.ipynb', :nb, 'abc', :status, :result, '', 1, NULL, NULL, :now, NULL, :now, :now)"
+        ),
+        {
+            "id": sid,
+            "user_id": user_id,
+            "nb": b"{}",
+            "status": status,
+            "result": json.dumps(result) if result is not None else None,
+            "now": now,
+        },
+    )
 
 
 def test_upgrading_an_old_store_keeps_its_data(store_url: str) -> None:
@@ -50,11 +65,17 @@ def test_upgrading_an_old_store_keeps_its_data(store_url: str) -> None:
     try:
         assert [m.version for m in migrate(old, target=1)] == [1]
         with old.write() as conn:
-            conn.execute(sa.text("INSERT INTO users (name, token_hash, role, created_at) "
-                                 "VALUES ('alice', 'h1', 'learner', 0)"))
+            conn.execute(
+                sa.text("INSERT INTO users (name, token_hash, role, created_at) VALUES ('alice', 'h1', 'learner', 0)")
+            )
             user_id = conn.execute(sa.text("SELECT id FROM users WHERE name = 'alice'")).scalar_one()
-            _v1_submission(conn, sid="graded-1", user_id=user_id, status="graded",
-                           result={"score": 3.0, "max_score": 5.0, "checks": []})
+            _v1_submission(
+                conn,
+                sid="graded-1",
+                user_id=user_id,
+                status="graded",
+                result={"score": 3.0, "max_score": 5.0, "checks": []},
+            )
             _v1_submission(conn, sid="queued-1", user_id=user_id, status="queued", result=None)
         assert old.version() == 1
     finally:
@@ -103,17 +124,21 @@ def test_many_processes_opening_one_store_migrate_it_once(store_url: str) -> Non
 def test_a_store_newer_than_the_grader_is_refused(store: Store) -> None:
     """Does an old grader refuse to touch a store migrated by a newer one, saying to upgrade?"""
     with store.write() as conn:
-        conn.execute(sa.insert(store_module.schema_version).values(version=LATEST_VERSION + 1, name="future",
-                                                                   applied_at=0))
+        conn.execute(
+            sa.insert(store_module.schema_version).values(version=LATEST_VERSION + 1, name="future", applied_at=0)
+        )
     with pytest.raises(UsageError, match="upgrade the grader"):
         migrate(store)
 
 
-@pytest.mark.parametrize(("pragma", "expected"), [
-    ("journal_mode", "wal"),
-    ("synchronous", 2),  # FULL
-    ("foreign_keys", 1),
-])
+@pytest.mark.parametrize(
+    ("pragma", "expected"),
+    [
+        ("journal_mode", "wal"),
+        ("synchronous", 2),  # FULL
+        ("foreign_keys", 1),
+    ],
+)
 def test_sqlite_is_durable_and_shareable(tmp_path: Path, pragma: str, expected: object) -> None:
     """Is the embedded SQLite store in WAL mode with synchronous=FULL on every connection?"""
     opened = open_store(f"sqlite:///{tmp_path / 'g.db'}")
@@ -133,13 +158,15 @@ def test_sqlite_waits_for_a_busy_writer_instead_of_failing(tmp_path: Path) -> No
 
         def write_later() -> None:
             with second.write() as conn:
-                conn.execute(sa.text("INSERT INTO users (name, token_hash, role, created_at) "
-                                     "VALUES ('b', 'hb', 'learner', 0)"))
+                conn.execute(
+                    sa.text("INSERT INTO users (name, token_hash, role, created_at) VALUES ('b', 'hb', 'learner', 0)")
+                )
             finished.set()
 
         with first.write() as conn:
-            conn.execute(sa.text("INSERT INTO users (name, token_hash, role, created_at) "
-                                 "VALUES ('a', 'ha', 'learner', 0)"))
+            conn.execute(
+                sa.text("INSERT INTO users (name, token_hash, role, created_at) VALUES ('a', 'ha', 'learner', 0)")
+            )
             thread = threading.Thread(target=write_later)
             thread.start()
             assert not finished.wait(0.3)  # blocked behind BEGIN IMMEDIATE, not failed

@@ -35,8 +35,9 @@ def _file(tmp_path: Path, data: bytes | None = None, name: str = "work.ipynb") -
     return path
 
 
-def test_submit_sends_the_notebook_waits_and_returns_the_feedback(live: Any, tmp_path: Path,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_submit_sends_the_notebook_waits_and_returns_the_feedback(
+    live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Does submit() return the grade and print one line per check when not in a notebook?"""
     url, tokens = live
     result = submit(EXERCISE, token=tokens["alice"], url=url, notebook=_file(tmp_path), progress=False)
@@ -47,21 +48,26 @@ def test_submit_sends_the_notebook_waits_and_returns_the_feedback(live: Any, tmp
     assert "FAIL    Check 1.2 (hidden): the edge case is handled  0/1" in shown
 
 
-def test_submit_reads_the_token_and_url_from_the_environment(live: Any, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_submit_reads_the_token_and_url_from_the_environment(
+    live: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url, tokens = live
     monkeypatch.setenv(submit_module.ENV_TOKEN, tokens["alice"])
     monkeypatch.setenv(submit_module.ENV_URL, url + "/")
     assert submit(EXERCISE, notebook=_file(tmp_path), show=False, progress=False)["status"] == "graded"
 
 
-@pytest.mark.parametrize(("token", "exercise", "data", "status", "words"), [
-    ("wrong-token", EXERCISE, None, 401, "Bearer"),
-    (None, "99-nope", None, 422, "unknown exercise"),
-    (None, EXERCISE, b"not a notebook", 415, "not valid JSON"),
-])
-def test_refusals_reach_the_learner_in_words(live: Any, tmp_path: Path, token: str | None, exercise: str,
-                                             data: bytes | None, status: int, words: str) -> None:
+@pytest.mark.parametrize(
+    ("token", "exercise", "data", "status", "words"),
+    [
+        ("wrong-token", EXERCISE, None, 401, "Bearer"),
+        (None, "99-nope", None, 422, "unknown exercise"),
+        (None, EXERCISE, b"not a notebook", 415, "not valid JSON"),
+    ],
+)
+def test_refusals_reach_the_learner_in_words(
+    live: Any, tmp_path: Path, token: str | None, exercise: str, data: bytes | None, status: int, words: str
+) -> None:
     url, tokens = live
     with pytest.raises(SubmitError, match=words) as refused:
         submit(exercise, token=token or tokens["alice"], url=url, notebook=_file(tmp_path, data), progress=False)
@@ -71,8 +77,14 @@ def test_refusals_reach_the_learner_in_words(live: Any, tmp_path: Path, token: s
 def test_the_rate_limit_tells_how_long_to_wait(live: Any, tmp_path: Path) -> None:
     url, tokens = live
     for i in range(3):
-        submit(EXERCISE, token=tokens["alice"], url=url, notebook=_file(tmp_path, name=f"{i}.ipynb"), show=False,
-               progress=False)
+        submit(
+            EXERCISE,
+            token=tokens["alice"],
+            url=url,
+            notebook=_file(tmp_path, name=f"{i}.ipynb"),
+            show=False,
+            progress=False,
+        )
     with pytest.raises(SubmitError, match="limit is 3") as refused:
         submit(EXERCISE, token=tokens["alice"], url=url, notebook=_file(tmp_path, name="4.ipynb"), progress=False)
     assert refused.value.status == 429 and refused.value.retry_after_s is not None
@@ -83,12 +95,16 @@ def test_a_grader_that_is_not_there_is_named(tmp_path: Path) -> None:
         submit(EXERCISE, token="t", url="http://127.0.0.1:9", notebook=_file(tmp_path), progress=False)
 
 
-@pytest.mark.parametrize(("kwargs", "words"), [
-    ({"token": None, "url": "http://x"}, "no token"),
-    ({"token": "t", "url": None}, "no grader URL"),
-])
-def test_a_missing_token_or_url_says_how_to_give_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                    kwargs: dict[str, Any], words: str) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"token": None, "url": "http://x"}, "no token"),
+        ({"token": "t", "url": None}, "no grader URL"),
+    ],
+)
+def test_a_missing_token_or_url_says_how_to_give_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kwargs: dict[str, Any], words: str
+) -> None:
     monkeypatch.delenv(submit_module.ENV_TOKEN, raising=False)
     monkeypatch.delenv(submit_module.ENV_URL, raising=False)
     with pytest.raises(SubmitError, match=words):
@@ -137,7 +153,15 @@ def test_on_colab_the_open_notebook_is_fetched(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_feedback_html_is_escaped() -> None:
-    html = submit_module.render_html({"status": "graded", "exercise": "e", "score": 0, "max_score": 1,
-                                      "checks": [{"id": "1", "name": "<b>x</b>", "status": "fail", "points": 0,
-                                                  "max_points": 1, "message": "<script>"}]})
+    html = submit_module.render_html(
+        {
+            "status": "graded",
+            "exercise": "e",
+            "score": 0,
+            "max_score": 1,
+            "checks": [
+                {"id": "1", "name": "<b>x</b>", "status": "fail", "points": 0, "max_points": 1, "message": "<script>"}
+            ],
+        }
+    )
     assert "<b>x</b>" not in html and "<script>" not in html and "&lt;script&gt;" in html
