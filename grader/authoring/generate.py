@@ -47,7 +47,7 @@ def _learner_cell(cell: NotebookNode, place: str) -> NotebookNode | None:
         return None
     if role == markers.TAG_EXERCISE:
         cell.source = strip_solution(cell.source, where=place)
-    elif cell.cell_type != "markdown" and has_marker(cell.source):
+    elif has_marker(cell.source, markdown=cell.cell_type == "markdown"):
         raise MarkerError(f"{place}: solution markers outside an exercise cell would be shipped to learners")
     for key in _VOLATILE_CELL_META:
         cell.metadata.pop(key, None)

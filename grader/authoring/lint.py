@@ -87,6 +87,28 @@ def _lint_exercise(place: str, cell: NotebookNode, found: _Problems) -> None:
             )
 
 
+def _stray_markers(place: str, cell: NotebookNode) -> list[str]:
+    """A problem for every line of a non-exercise cell that is, or looks like, a solution marker.
+
+    Markers are stripped only from code cells tagged ``exercise``: anywhere else (a Markdown or
+    raw cell, a check, an untagged code cell) the line and the solution it marks would reach
+    learners as they are. Markdown may still mention a marker in backticks or use a heading
+    ``## Solution``.
+    """
+    shipped = cell_role(cell) != markers.TAG_HIDDEN_CHECK
+    consequence = (
+        f"this {cell.cell_type} cell would reach learners with the solution in it"
+        if shipped
+        else "a hidden check is never shipped, so the marker does nothing there"
+    )
+    return [
+        f"{place}, line {number}: {line.strip()!r} is a solution marker outside an exercise cell (markers are "
+        f"stripped only in code cells tagged {markers.TAG_EXERCISE!r}; {consequence}); move the solution into "
+        f"an exercise cell, or remove the marker"
+        for number, line in marker_lines(cell.get("source", ""), markdown=cell.cell_type == "markdown")
+    ]
+
+
 def _lint_cell(place: str, cell: NotebookNode, found: _Problems) -> None:
     roles = role_tags(cell)
     role = cell_role(cell)
@@ -100,13 +122,8 @@ def _lint_cell(place: str, cell: NotebookNode, found: _Problems) -> None:
     if role == markers.TAG_EXERCISE:
         _lint_exercise(place, cell, found)
         return
-    if cell.cell_type != "markdown":
-        for number, line in marker_lines(source):
-            found.add(
-                f"{place}, line {number}: {line.strip()!r} outside an exercise cell; tag the cell "
-                f"{markers.TAG_EXERCISE!r} or remove the marker",
-                marker=True,
-            )
+    for message in _stray_markers(place, cell):
+        found.add(message, marker=True)
     if role in markers.GRADED_TAGS:
         for message in graded_problems(cell, place):
             found.add(message)

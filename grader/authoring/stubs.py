@@ -16,14 +16,22 @@ from grader.errors import MarkerError
 from grader.format import markers
 
 
-def _loose(marker: str) -> re.Pattern[str]:
-    """A case-insensitive pattern for near misses of ``marker`` (``#begin solution``, ``# END  SOLUTION``)."""
+def _loose_region(marker: str) -> re.Pattern[str]:
+    """A case-insensitive pattern for a line that opens like ``marker`` in any spelling.
+
+    ``# BEGIN SOLUTION`` itself, nbgrader's ``### BEGIN SOLUTION``, ``#begin_solution``,
+    ``<!-- BEGIN SOLUTION -->``, ``BEGIN-SOLUTION``: any number of leading ``#`` (or other
+    punctuation, but not a backtick: `` `# BEGIN SOLUTION` `` in prose only mentions it).
+    """
     words = marker.lstrip("#").split()
-    return re.compile(r"#\s*" + r"\s*".join(re.escape(w) for w in words), re.IGNORECASE)
+    return re.compile(r"^[^\w`]*" + r"[\s_-]*".join(re.escape(w) for w in words) + r"\b", re.IGNORECASE)
 
 
-_LOOSE_REGION = tuple(_loose(m) for m in (markers.BEGIN_SOLUTION, markers.END_SOLUTION))
-_LOOSE_SUFFIX = re.compile(_loose(markers.SOLUTION_SUFFIX).pattern + r"\s*$", re.IGNORECASE)
+_LOOSE_REGION = tuple(_loose_region(m) for m in (markers.BEGIN_SOLUTION, markers.END_SOLUTION))
+#: a line ending like ``# SOLUTION`` in any spelling: ``#solution``, ``## Solution``, ``# SOLUTION.``
+_LOOSE_SUFFIX = re.compile(r"#+\s*" + re.escape(markers.SOLUTION_SUFFIX.lstrip("# ")) + r"[^\w`]*$", re.IGNORECASE)
+#: a Markdown heading that is only the word (``## Solution``): prose, not a marker
+_HEADING = re.compile(r"^#+\s*" + re.escape(markers.SOLUTION_SUFFIX.lstrip("# ")) + r"\W*$", re.IGNORECASE)
 
 
 @dataclass
@@ -134,16 +142,23 @@ def strip_solution(source: str, *, where: str) -> str:
     )
 
 
-def marker_lines(source: str) -> Iterable[tuple[int, str]]:
-    """``(line number, line)`` of every line that is, or looks like, a solution marker."""
+def marker_lines(source: str, *, markdown: bool = False) -> Iterable[tuple[int, str]]:
+    """``(line number, line)`` of every line that is, or looks like, a solution marker.
+
+    ``markdown``: the source of a Markdown cell, where a heading that is only the word
+    (``## Solution``) is prose, and a marker mentioned in backticks is not one.
+    """
     for number, line in enumerate(source.splitlines(), start=1):
-        if any(p.match(line.strip()) for p in _LOOSE_REGION) or _LOOSE_SUFFIX.search(line):
+        stripped = line.strip()
+        if markdown and _HEADING.match(stripped):
+            continue
+        if any(p.match(stripped) for p in _LOOSE_REGION) or _LOOSE_SUFFIX.search(line):
             yield number, line
 
 
-def has_marker(source: str) -> bool:
-    """Whether any line is, or looks like, a solution marker."""
-    return any(True for _ in marker_lines(source))
+def has_marker(source: str, *, markdown: bool = False) -> bool:
+    """Whether any line is, or looks like, a solution marker (``markdown``: see :func:`marker_lines`)."""
+    return any(True for _ in marker_lines(source, markdown=markdown))
 
 
 def near_misses(source: str, where: str) -> list[str]:

@@ -526,6 +526,74 @@ LINT_CASES.append(
     pytest.param(with_cell(_markdown_check()), AuthoringError, ["cell 7", "only code cells"], id="markdown-check")
 )
 
+#: a solution marker in a cell that is not an exercise cell, in the spellings authors actually use
+STRAY_MARKERS = [
+    pytest.param(
+        markdown("Answer:\n\n```python\n### BEGIN SOLUTION\nx = 42\n### END SOLUTION\n```", cell_id="m"),
+        4,
+        id="md-nbgrader",
+    ),
+    pytest.param(markdown(f"The answer:\n{BEGIN}\n42\n{END}", cell_id="m"), 2, id="md-exact"),
+    pytest.param(markdown("The answer is 42  # SOLUTION", cell_id="m"), 1, id="md-suffix"),
+    pytest.param(markdown("<!-- BEGIN SOLUTION -->\n42\n<!-- END SOLUTION -->", cell_id="m"), 1, id="md-html-comment"),
+    pytest.param(code("### BEGIN SOLUTION\nx = 42\n### END SOLUTION", cell_id="p"), 1, id="code-nbgrader"),
+    pytest.param(code("x = 1\n#begin_solution\nx = 42\n#END-SOLUTION", cell_id="p"), 2, id="code-underscore"),
+    pytest.param(code("x = 42  ## solution", cell_id="p"), 1, id="code-suffix-lowercase"),
+    pytest.param(
+        check("# Check 7.3: x\n### BEGIN SOLUTION\nx = 42\n### END SOLUTION", "7.3", cell_id="c3"),
+        2,
+        id="check-nbgrader",
+    ),
+]
+
+
+@pytest.mark.parametrize(("cell", "line"), STRAY_MARKERS)
+def test_lint_refuses_solution_markers_outside_exercise_cells(cell: NotebookNode, line: int) -> None:
+    """Is a marker in any spelling refused in a cell that is shipped unstripped, naming file, cell and line?"""
+    with pytest.raises(MarkerError) as caught:
+        authoring.lint(with_cell(cell), path=PATH)
+    message = str(caught.value)
+    assert f"{PATH}, cell 7 (id '{cell.id}'), line {line}: " in message
+    assert "outside an exercise cell" in message and "move the solution into an exercise cell" in message
+
+
+@pytest.mark.parametrize(("cell", "line"), STRAY_MARKERS)
+def test_make_exercise_refuses_markers_outside_exercise_cells(cell: NotebookNode, line: int) -> None:
+    """Does make_exercise itself (without lint) refuse to ship such a cell?"""
+    with pytest.raises(MarkerError, match="cell 7"):
+        stub_of(with_cell(cell))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "## Solution",
+        "### Solution:",
+        "Open the region with `# BEGIN SOLUTION` and close it with `# END SOLUTION`.",
+        "`# BEGIN SOLUTION` opens a region; a line ending in `# SOLUTION` is replaced.",
+        "Our solution is simple.",
+    ],
+)
+def test_markdown_may_mention_markers(text: str) -> None:
+    """May prose mention the markers in backticks, or use a heading 'Solution', without being refused?"""
+    authoring.lint(with_cell(markdown(text, cell_id="m")), path=PATH)
+
+
+@pytest.mark.parametrize(
+    ("line", "wanted"),
+    [
+        ("### BEGIN SOLUTION", BEGIN),
+        ("## end solution", END),
+        ("#BEGIN_SOLUTION", BEGIN),
+        ("x = 42  #SOLUTION.", SUFFIX),
+    ],
+)
+def test_lint_refuses_near_miss_markers_in_an_exercise_cell(line: str, wanted: str) -> None:
+    """Is an nbgrader-style or misspelt marker next to exact ones refused (the region would ship)?"""
+    nb = replacing(2, exercise(f"y = 1  {SUFFIX}\n{line}\nx = 42"))
+    with pytest.raises(MarkerError, match=rf"cell 3 \(id 'ex-1'\), line 2: .*spell it exactly '{wanted}'"):
+        authoring.lint(nb, path=PATH)
+
 
 @pytest.mark.parametrize(("nb", "error", "fragments"), LINT_CASES)
 def test_lint_names_file_cell_and_line(nb: NotebookNode, error: type[Exception] | None, fragments: list[str]) -> None:
