@@ -71,7 +71,9 @@ def _cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
 
     _warn_if_placeholder(settings)
     report = authoring.assign(settings, check=args.check)
-    print(authoring.render_report(report))
+    print(authoring.render_report(report), flush=True)
+    for warning in report.warnings:  # probably a mistake, never a failure
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

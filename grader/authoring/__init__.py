@@ -2,7 +2,8 @@
 
 The pipeline for one notebook is a short list of small steps, each testable on one cell:
 
-1. :func:`lint` — refuse a solution that breaks the authoring rules (all problems at once);
+1. :func:`lint` — refuse a solution that breaks the authoring rules (all problems at once), and
+   return warnings about what is probably a mistake;
 2. :func:`make_exercise` — drop hidden checks, replace solution regions with stubs
    (:func:`strip_solution`), clear outputs, keep every cell id, stamp the exercise id and
    put the generated header ("Open in Colab" badge, how to check and submit) and the Colab

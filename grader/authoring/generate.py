@@ -98,17 +98,21 @@ class AssignReport:
     unchanged: tuple[Path, ...] = ()
     removed: tuple[Path, ...] = ()
     checked: bool = False
+    #: what :func:`~grader.authoring.lint.lint` found allowed but probably a mistake, each naming file and cell
+    warnings: tuple[str, ...] = ()
 
 
-def _generate(settings: Settings) -> dict[Path, NotebookNode]:
-    """The learner stub for every solution, keyed by its ``exercises/`` path; lints all files first."""
+def _generate(settings: Settings) -> tuple[dict[Path, NotebookNode], list[str]]:
+    """The learner stub for every solution, keyed by its ``exercises/`` path, and the lint warnings;
+    lints all files first."""
     repo_url, branch = repository(settings)
     stubs: dict[Path, NotebookNode] = {}
+    warnings: list[str] = []
     errors: list[AuthoringError] = []
     for solution_path in sorted(settings.solutions_dir.glob("*.ipynb")):
         nb = read_notebook(solution_path)
         try:
-            lint(nb, path=solution_path.relative_to(settings.root).as_posix())
+            warnings += lint(nb, path=solution_path.relative_to(settings.root).as_posix())
             stub = make_exercise(nb, exercise_id=solution_path.stem, repo_url=repo_url, branch=branch)
         except AuthoringError as exc:
             errors.append(exc)
@@ -117,7 +121,7 @@ def _generate(settings: Settings) -> dict[Path, NotebookNode]:
     if errors:
         error = MarkerError if all(isinstance(e, MarkerError) for e in errors) else AuthoringError
         raise error("\n".join(str(e) for e in errors))
-    return stubs
+    return stubs, warnings
 
 
 def _lessons(settings: Settings) -> dict[Path, NotebookNode]:
@@ -151,13 +155,15 @@ def assign(settings: Settings, *, check: bool = False) -> AssignReport:
     setup cell of every ``notebooks/<name>.ipynb`` (the rest of a lesson is left as it is).
 
     Files whose content would not change are left alone; exercises without a solution are
-    removed. Nothing is written unless every solution passes :func:`lint`.
+    removed. Nothing is written unless every solution passes :func:`lint`; its warnings come back
+    in the report (they never stop anything).
 
     Raises:
         AuthoringError / MarkerError: a solution breaks the authoring rules (all files reported).
         StaleExercises: with ``check=True``, when ``exercises/`` differs from what would be generated.
     """
-    stubs = {**_generate(settings), **_lessons(settings)}
+    exercises, warnings = _generate(settings)
+    stubs = {**exercises, **_lessons(settings)}
     changed: list[Path] = []
     unchanged: list[Path] = []
     for target, stub in stubs.items():
@@ -172,12 +178,14 @@ def assign(settings: Settings, *, check: bool = False) -> AssignReport:
     if check:
         if changed or orphans:
             raise _stale(settings.root, changed, orphans)
-        return AssignReport(unchanged=relative(unchanged), checked=True)
+        return AssignReport(unchanged=relative(unchanged), checked=True, warnings=tuple(warnings))
     for target in changed:
         write_notebook(stubs[target], target)
     for orphan in orphans:
         orphan.unlink()
-    return AssignReport(written=relative(changed), unchanged=relative(unchanged), removed=relative(orphans))
+    return AssignReport(
+        written=relative(changed), unchanged=relative(unchanged), removed=relative(orphans), warnings=tuple(warnings)
+    )
 
 
 def render_report(report: AssignReport) -> str:

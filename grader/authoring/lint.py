@@ -2,7 +2,8 @@
 
 Marker problems (unbalanced, nested, misspelt, misplaced markers) raise
 :class:`~grader.errors.MarkerError`; any other problem (metadata, titles, ids, roles, silent
-hidden checks) raises :class:`~grader.errors.AuthoringError`.
+hidden checks) raises :class:`~grader.errors.AuthoringError`. What is allowed but probably a
+mistake (an exercise no check uses, a visible check after a hidden one) comes back as warnings.
 """
 
 from __future__ import annotations
@@ -141,8 +142,135 @@ def _duplicates(path: str, key: str, ids: dict[str, list[int]], found: _Problems
             found.add(f"{path}, {cells}: {key} {value!r} is used {len(indices)} times; ids must be unique")
 
 
-def lint(nb: NotebookNode, *, path: str) -> None:
+# --- warnings: allowed, but probably a mistake -------------------------------------------
+
+
+def _parsed(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(python_code(source))
+    except SyntaxError:
+        return None
+
+
+def _bound(target: ast.expr) -> set[str]:
+    """The names an assignment target binds (``a``, ``a, (b, *c)``; not ``a.x`` or ``a[0]``)."""
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, ast.Starred):
+        return _bound(target.value)
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return set().union(*(_bound(element) for element in target.elts))
+    return set()
+
+
+def _defined(statements: list[ast.stmt]) -> set[str]:
+    """The global names top-level code defines: functions, classes, assignments, imports, loop targets."""
+    names: set[str] = set()
+    for node in statements:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue
+        if isinstance(node, ast.Assign):
+            names |= set().union(*(_bound(target) for target in node.targets))
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor)):
+            names |= _bound(node.target)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            names |= set().union(*(_bound(item.optional_vars) for item in node.items if item.optional_vars))
+        for field_name in ("body", "orelse", "finalbody"):  # if/for/while/with/try blocks run at top level
+            names |= _defined(getattr(node, field_name, []))
+        for handler in getattr(node, "handlers", []):
+            names |= _defined(handler.body)
+    return names
+
+
+def _used(tree: ast.Module) -> set[str]:
+    """Names the code reads, and strings that could name a global (``globals()["check_schema"]``)."""
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} | {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier()
+    }
+
+
+def _unchecked_exercise(nb: NotebookNode, index: int, *, path: str) -> str | None:
+    """A warning when no later check uses a name the exercise cell defines, directly or through helper cells.
+
+    A name "reaches" a check when the check uses it, or uses a name that an ordinary code cell
+    (anywhere: a helper defined earlier calls it when run) defines from it, say
+    ``result = exercise_function(data)``, then ``print(result)`` in a check.
+    """
+    tree = _parsed(nb.cells[index].get("source", ""))
+    if tree is None:
+        return None
+    defined = _defined(tree.body)
+    helpers, checks = [], []
+    for position, cell in enumerate(nb.cells):
+        parsed = _parsed(cell.get("source", "")) if cell.cell_type == "code" else None
+        if parsed is None:
+            continue
+        if cell_role(cell) in markers.GRADED_TAGS and position > index:
+            checks.append(_used(parsed))
+        elif cell_role(cell) is None or cell_role(cell) == markers.TAG_PARAMETERS:
+            helpers.append((_used(parsed), _defined(parsed.body)))
+    reaching, grown = set(defined), True
+    while grown:
+        before = len(reaching)
+        for used, defines in helpers:
+            if used & reaching:
+                reaching |= defines
+        grown = len(reaching) > before
+    if any(used & reaching for used in checks):
+        return None
+    place = describe_cell(nb, index, path=path, show="id")
+    if not defined:
+        return (
+            f"{place}: the exercise defines no function, class or variable, so no check can test it; "
+            "make the learner write something a check uses"
+        )
+    names = ", ".join(sorted(defined)[:5]) + (", ..." if len(defined) > 5 else "")
+    return (
+        f"{place}: no later check (visible or hidden) uses what this exercise defines ({names}), so it earns "
+        "no points; add a check that uses it"
+    )
+
+
+def _visible_after_hidden(nb: NotebookNode, *, path: str) -> list[str]:
+    """A warning for each visible check after a hidden one: graded feedback withholds its details."""
+    first_hidden = next((i for i, cell in enumerate(nb.cells) if cell_role(cell) == markers.TAG_HIDDEN_CHECK), None)
+    if first_hidden is None:
+        return []
+    return [
+        f"{describe_cell(nb, index, path=path, show='id')}: a visible check after the hidden check in cell "
+        f"{first_hidden + 1}; graded feedback shows only its verdict and exception type (learner code may have "
+        "seen the hidden check by then); move it before the first hidden check if learners need its details"
+        for index, cell in enumerate(nb.cells)
+        if index > first_hidden and cell_role(cell) == markers.TAG_CHECK
+    ]
+
+
+def lint_warnings(nb: NotebookNode, *, path: str) -> list[str]:
+    """What breaks no authoring rule but is probably a mistake, each naming the file and cell.
+
+    - an exercise cell that no later check uses: no check, visible or hidden, uses a name the
+      exercise defines (a heuristic: names read from the code, with ``ast``);
+    - a visible check after a hidden one: graded feedback withholds its details
+      (:data:`grader.grading.results.WITHHELD`).
+    """
+    found = [
+        warning
+        for index, cell in enumerate(nb.cells)
+        if cell_role(cell) == markers.TAG_EXERCISE and cell.cell_type == "code"
+        if (warning := _unchecked_exercise(nb, index, path=path)) is not None
+    ]
+    return found + _visible_after_hidden(nb, path=path)
+
+
+def lint(nb: NotebookNode, *, path: str) -> list[str]:
     """Check a solution notebook against the authoring rules; every problem is reported at once.
+
+    Returns the warnings (:func:`lint_warnings`): what breaks no rule but is probably a mistake.
 
     Raises:
         MarkerError: only marker problems were found (unbalanced, nested, misspelt, misplaced).
@@ -182,3 +310,4 @@ def lint(nb: NotebookNode, *, path: str) -> None:
         count = len(found.messages)
         lines = "\n".join(f"  {message}" for message in found.messages)
         raise error(f"{path}: {count} authoring problem{'s' if count > 1 else ''}:\n{lines}")
+    return lint_warnings(nb, path=path)

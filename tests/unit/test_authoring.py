@@ -652,6 +652,105 @@ def test_lint_requires_hidden_checks_to_show_values(body: str, shows: bool) -> N
         authoring.lint(nb, path=PATH)
 
 
+# --- lint warnings: allowed, but probably a mistake -----------------------------------------
+
+TRIPLE = f"def triple(x):\n    return 3 * x  {SUFFIX}"
+
+
+def test_lint_warns_about_nothing_in_the_sample_solution() -> None:
+    """Does a solution whose checks use every exercise, visible checks first, get no warning?"""
+    assert authoring.lint(sample_solution(), path=PATH) == []
+
+
+@pytest.mark.parametrize(
+    ("cells", "warned"),
+    [
+        pytest.param([exercise(TRIPLE, "7.2", cell_id="ex-2")], True, id="no-check-uses-it"),
+        pytest.param(
+            [
+                exercise(TRIPLE, "7.2", cell_id="ex-2"),
+                hidden("# Check 7.3: triples\nprint(triple(2))", "7.3", cell_id="hidden-3"),
+            ],
+            False,
+            id="a-hidden-check-uses-it",
+        ),
+        pytest.param(
+            [
+                exercise(TRIPLE, "7.2", cell_id="ex-2"),
+                code("tripled = [triple(n) for n in range(3)]", cell_id="helper"),
+                hidden("# Check 7.3: triples\nprint(tripled)", "7.3", cell_id="hidden-3"),
+            ],
+            False,
+            id="through-a-helper-cell",
+        ),
+        pytest.param(
+            [
+                code('NAMES = ("triple",)\ndef run():\n    return [globals()[n](1) for n in NAMES]', cell_id="h"),
+                exercise(TRIPLE, "7.2", cell_id="ex-2"),
+                hidden("# Check 7.3: triples\nprint(run())", "7.3", cell_id="hidden-3"),
+            ],
+            False,
+            id="by-name-through-an-earlier-helper",
+        ),
+        pytest.param(
+            [
+                hidden("# Check 7.3: triples\nprint(triple(2))", "7.3", cell_id="hidden-3"),
+                exercise(TRIPLE, "7.2", cell_id="ex-2"),
+            ],
+            True,
+            id="only-an-earlier-check-uses-it",
+        ),
+        pytest.param([exercise(f"print(3)  {SUFFIX}", "7.2", cell_id="ex-2")], True, id="defines-nothing"),
+    ],
+)
+def test_lint_warns_about_an_exercise_no_check_uses(cells: list[NotebookNode], warned: bool) -> None:
+    """Is an exercise whose definitions no later check uses (directly or through helpers) named in a warning?"""
+    nb = sample_solution()
+    nb.cells[5:5] = cells
+    warnings = authoring.lint(nb, path=PATH)
+    unchecked = [w for w in warnings if "(id 'ex-2')" in w]
+    if not warned:
+        assert unchecked == []
+        return
+    [warning] = unchecked
+    number = 6 + next(i for i, cell in enumerate(cells) if cell.get("id") == "ex-2")
+    assert warning.startswith(f"{PATH}, cell {number} (id 'ex-2'): ")
+    assert "no check can test it" in warning or "no later check (visible or hidden) uses" in warning
+
+
+def test_lint_warning_names_what_the_exercise_defines() -> None:
+    """Does the warning name the file, the cell and the definitions no check uses?"""
+    nb = with_cell(exercise(TRIPLE, "7.2", cell_id="ex-2"))
+    assert authoring.lint(nb, path=PATH) == [
+        f"{PATH}, cell 7 (id 'ex-2'): no later check (visible or hidden) uses what this exercise defines "
+        "(triple), so it earns no points; add a check that uses it"
+    ]
+
+
+def test_lint_warns_about_a_visible_check_after_a_hidden_one() -> None:
+    """Is a visible check placed after a hidden one (its graded feedback is withheld) named in a warning?"""
+    nb = with_cell(check("# Check 7.3: double doubles zero\nassert double(0) == 0", "7.3", cell_id="check-late"))
+    [warning] = authoring.lint(nb, path=PATH)
+    assert warning.startswith(f"{PATH}, cell 7 (id 'check-late'): a visible check after the hidden check in cell 5;")
+    assert "move it before the first hidden check" in warning
+
+
+def test_assign_prints_warnings_and_still_succeeds(
+    course: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Do lint warnings reach the author as `warning:` lines on stderr, without failing assign or --check?"""
+    nb = with_cell(exercise(TRIPLE, "7.2", cell_id="ex-2"))
+    write_notebook(nb, course / "solutions" / "07-demo.ipynb")
+    monkeypatch.chdir(course)
+    assert cli.main(["assign"]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == "written  exercises/07-demo.ipynb"
+    assert f"warning: {PATH}, cell 7 (id 'ex-2'): no later check" in err
+    assert cli.main(["assign", "--check"]) == 0
+    assert f"warning: {PATH}, cell 7 (id 'ex-2')" in capsys.readouterr().err
+    assert authoring.assign(load_settings(course)).warnings == tuple(authoring.lint(nb, path=PATH))
+
+
 # --- assign -----------------------------------------------------------------------------
 
 CONFIG = f"""\
