@@ -157,8 +157,8 @@ def _multipart(fields: dict[str, str], filename: str, content: bytes) -> tuple[b
 def _points(value: Any) -> str:
     if value is None:
         return "?"
-    number = float(value)
-    return str(int(number)) if number.is_integer() else f"{number:g}"
+    text = f"{float(value):.2f}".rstrip("0").rstrip(".")  # 2, 2.5, 2.67: as the grader shows points
+    return "0" if text == "-0" else text
 
 
 def _headline(result: dict[str, Any]) -> str:

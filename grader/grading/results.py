@@ -266,8 +266,13 @@ def missing_exercises(labels: Sequence[str]) -> str:
 # --- rendering ---------------------------------------------------------------------------
 
 
-def _points(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+def points_text(value: float) -> str:
+    """Points as people read them: rounded to 2 decimals, trailing zeros dropped (``2``, ``2.5``, ``2.67``).
+
+    For display only; the JSON result keeps the exact numbers.
+    """
+    text = f"{float(value):.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 def _headline(result: Result) -> str:
@@ -275,7 +280,7 @@ def _headline(result: Result) -> str:
         return f"{result.submission}: not graded (invalid submission)"
     if result.status == "error":
         return f"{result.submission}: not graded (grading error)"
-    return f"{result.submission}: {_points(result.score)}/{_points(result.max_score)} points"
+    return f"{result.submission}: {points_text(result.score)}/{points_text(result.max_score)} points"
 
 
 def render_text(result: Result) -> str:
@@ -287,7 +292,7 @@ def render_text(result: Result) -> str:
         lines.append(f"  {result.message}")
     width = min(60, max((len(check.title) for check in result.checks), default=0))
     for check in result.checks:
-        score = f"{_points(check.points)}/{_points(check.max_points)}"
+        score = f"{points_text(check.points)}/{points_text(check.max_points)}"
         lines.append(f"  {_LABELS[check.status]:<7} {check.title:<{width}}  {score}".rstrip())
         if check.message and check.status != "pass":
             lines.append(f"          {check.message}")
@@ -325,7 +330,7 @@ def _html_result(result: Result) -> str:
         for check in result.checks:
             parts.append(
                 f'<tr><td class="{e(check.status)}">{e(_LABELS[check.status])}</td><td>{e(check.title)}</td>'
-                f"<td>{e(_points(check.points))}/{e(_points(check.max_points))}</td>"
+                f"<td>{e(points_text(check.points))}/{e(points_text(check.max_points))}</td>"
                 f'<td class="msg">{e(check.message if check.status != "pass" else "")}</td></tr>'
             )
         parts.append("</table>")

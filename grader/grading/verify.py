@@ -24,7 +24,7 @@ from grader.errors import AuthoringError, UsageError, VerificationFailed
 from grader.format.notebooks import read_notebook
 from grader.grading.bundle import build_bundle, known_exercises
 from grader.grading.engine import grade_notebook
-from grader.grading.results import Result
+from grader.grading.results import Result, points_text
 from grader.settings import Settings
 
 #: gradings of the solution compared for stability
@@ -76,7 +76,7 @@ def _stub_problems(exercise: str, result: Result) -> list[str]:
     if result.status != "graded":
         return [f"the stub of {exercise} graded as a submission: {result.status}: {result.message}"]
     return [
-        f"solutions/{exercise}.ipynb: Check {c.id} ({c.name}) gives {c.points:g} points to the blank stub; "
+        f"solutions/{exercise}.ipynb: Check {c.id} ({c.name}) gives {points_text(c.points)} points to the blank stub; "
         "it cannot fail, so make it depend on the learner's answer"
         for c in result.checks
         if c.points > 0
@@ -170,7 +170,7 @@ def render_text(report: VerifyReport) -> str:
     for e in report.exercises:
         if e.ok:
             lines.append(
-                f"ok    {e.exercise}: solution {e.solution_score:g}/{e.max_score:g}, stub 0, "
+                f"ok    {e.exercise}: solution {points_text(e.solution_score or 0)}/{points_text(e.max_score)}, stub 0, "
                 f"{RERUNS} stable gradings ({e.duration_s:.1f} s)"
             )
         else:

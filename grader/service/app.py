@@ -60,6 +60,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import grader
 from grader.errors import StoreUnavailable
+from grader.grading.results import points_text
 from grader.service import api, pages
 from grader.service.dispatch import Sender, engine_for
 from grader.service.store import Store, open_store
@@ -253,6 +254,7 @@ def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.globals["static"] = STATIC_PREFIX
     templates.env.filters["utc"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(t)))
+    templates.env.filters["points"] = points_text  # 2.67, not 2.6666666666666665
     return templates
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from grader.grading.results import points_text
 from grader.service.statuses import SubmissionStatus
 from grader.service.store import Store, submissions, users
 
@@ -64,10 +65,6 @@ def best_submissions(store: Store) -> tuple[list[str], list[Best]]:
     return learners, sorted(best.values(), key=lambda b: (b.learner, b.exercise))
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
 @dataclass(frozen=True)
 class Gradebook:
     exercises: list[str]
@@ -101,7 +98,11 @@ def to_csv(book: Gradebook) -> str:
     writer.writerow(["learner", *book.exercises, "total"])
     for learner, row in sorted(book.scores.items()):
         writer.writerow(
-            [_cell(learner), *(_number(row[e]) if e in row else "" for e in book.exercises), _number(sum(row.values()))]
+            [
+                _cell(learner),
+                *(points_text(row[e]) if e in row else "" for e in book.exercises),
+                points_text(sum(row.values())),
+            ]
         )
     return out.getvalue()
 

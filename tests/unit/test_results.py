@@ -162,3 +162,81 @@ def test_every_report_says_when_grading_ran_without_a_sandbox(isolation: str, wa
     assert (results.UNSANDBOXED in results.render_text(result)) is warned
     assert (html.escape(results.UNSANDBOXED) in results.render_html([result])) is warned
     assert json.loads(results.render_json(result))["isolation"] == isolation
+
+
+# --- points as people read them ---------------------------------------------------------------
+
+THIRDS = (
+    CheckResult("1.1", "a third of the points", False, 8 / 3, 8 / 3, "pass"),
+    CheckResult("1.2", "half a point", False, 0, 0.5, "fail", "output differs from the reference"),
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (2, "2"),
+        (2.0, "2"),
+        (2.5, "2.5"),
+        (8 / 3, "2.67"),
+        (2 / 3, "0.67"),
+        (0.1 + 0.2, "0.3"),
+        (0, "0"),
+        (-0.0001, "0"),
+    ],
+)
+def test_points_are_shown_rounded_to_two_decimals(value: float, text: str) -> None:
+    """Are points shown as 2, 2.5 or 2.67 (never 2.6666666666666665), trailing zeros dropped?"""
+    assert results.points_text(value) == text
+
+
+def test_fractional_points_are_rounded_in_text_and_html_and_exact_in_json() -> None:
+    """Do text and HTML feedback show 2.67 while the JSON keeps the exact score?"""
+    result = make_result(score=8 / 3, max_score=8 / 3 + 0.5, checks=THIRDS)
+    text, page = results.render_text(result), results.render_html([result])
+    assert text.splitlines()[0] == "exercises/03-data-assumptions.ipynb: 2.67/3.17 points"
+    assert text.splitlines()[1].endswith("2.67/2.67") and text.splitlines()[2].endswith("0/0.5")
+    assert "<td>2.67/2.67</td>" in page and "2.67/3.17 points" in page
+    assert "2.666" not in text + page
+    data = json.loads(results.render_json(result))
+    assert data["score"] == 8 / 3 and data["checks"][0]["points"] == 8 / 3
+
+
+def test_submit_feedback_shows_points_rounded() -> None:
+    """Does the learner's submit() feedback (text and HTML, from the JSON result) show 2.67 too?"""
+    from mlcourse import submit
+
+    data = json.loads(results.render_json(make_result(score=8 / 3, max_score=8 / 3 + 0.5, checks=THIRDS)))
+    text, page = submit.render_text(data), submit.render_html(data)
+    assert text.splitlines()[0] == "03-data-assumptions: 2.67/3.17 points"
+    assert "2.67/2.67" in text and "2.67/2.67" in page and "0/0.5" in page
+    assert "2.666" not in text + page
+
+
+def test_gradebook_csv_shows_points_rounded() -> None:
+    """Does the instructor's gradebook CSV show each best score and the total rounded (2.67, 3.33)?"""
+    from grader.service.gradebook import Gradebook, to_csv
+
+    book = Gradebook(["00-a", "01-b"], {"ada": {"00-a": 8 / 3, "01-b": 2 / 3}, "bo": {"00-a": 1.5}}, {"00-a": 3.0})
+    assert to_csv(book).splitlines() == ["learner,00-a,01-b,total", "ada,2.67,0.67,3.33", "bo,1.5,,1.5"]
+
+
+def test_service_templates_show_points_through_the_points_filter() -> None:
+    """Does every page of the service format points with the `points` filter (2.67), not '%g' (2.66667)?"""
+    from pathlib import Path
+
+    import jinja2
+
+    from grader.service import app
+
+    folder = Path(app.TEMPLATES_DIR)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder), autoescape=True)
+    env.filters["points"] = results.points_text
+    env.filters["utc"] = str
+    assert env.from_string("{{ x | points }}/{{ y | points }}").render(x=8 / 3, y=3.0) == "2.67/3"
+    for template in sorted(folder.glob("*.html")):
+        source = template.read_text(encoding="utf-8")
+        env.parse(source)  # every template still compiles
+        for line in source.splitlines():
+            if "'%g' %" in line:
+                assert "max_upload_mb" in line and "score" not in line and "points" not in line, (template, line)

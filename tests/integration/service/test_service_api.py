@@ -385,6 +385,24 @@ def test_feedback_is_escaped_on_the_page(service: Service) -> None:
     assert "&lt;script&gt;alert(" in page
 
 
+def test_fractional_points_are_shown_rounded_on_every_page(service: Service) -> None:
+    """Do the feedback, submit and gradebook pages and the CSV show 2.67 points, the JSON API the exact number?"""
+    third = 8 / 3
+    checks = [{"id": "1.1", "name": "a third", "points": third, "pass": True}]
+    sid = service.submit("alice", service_fakes.notebook(checks=checks)).json()["id"]
+    assert service.final("alice", sid)["score"] == third
+    service.client.cookies.set("grader_token", service.tokens["alice"])
+    pages = [service.client.get(f"/submissions/{sid}").text, service.client.get("/submit").text]
+    service.client.cookies.set("grader_token", service.tokens["ines"])
+    pages.append(service.client.get("/gradebook").text)
+    for page in pages:
+        assert "2.67/2.67" in page and "2.6666" not in page
+    rows = list(
+        csv.DictReader(io.StringIO(service.client.get("/api/gradebook.csv", headers=service.auth("ines")).text))
+    )
+    assert {row["learner"]: (row[EXERCISE], row["total"]) for row in rows}["alice"] == ("2.67", "2.67")
+
+
 def test_signing_in_sets_a_strict_httponly_cookie(service: Service) -> None:
     response = service.client.post(
         "/signin", data={"token": service.tokens["alice"], "next": "/submit"}, follow_redirects=False
