@@ -10,6 +10,7 @@ raises :class:`~grader.errors.AuthoringError`.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -20,7 +21,9 @@ from nbformat import NotebookNode
 
 from grader.errors import InvalidNotebook
 from grader.format import markers
-from grader.format.notebooks import DEFAULT_MAX_BYTES, parse_notebook
+from grader.format.cellids import lacks_cell_ids, recover_cell_ids
+from grader.format.cells import cell_role
+from grader.format.notebooks import DEFAULT_MAX_BYTES, parse_notebook, read_notebook
 from grader.grading import results
 from grader.grading.assembly import assemble
 from grader.grading.bundle import Bundle, build_bundle, known_exercises
@@ -76,6 +79,33 @@ def resolve_exercise(settings: Settings, nb: NotebookNode, exercise: str | None,
     return exercise
 
 
+def with_cell_ids(
+    settings: Settings, submission: NotebookNode, exercise: str, template: NotebookNode | None = None
+) -> NotebookNode:
+    """``submission`` with an id on every cell: those saved without one (nbformat 4.4 or older) get theirs back.
+
+    The ids are recovered (:func:`grader.format.cellids.recover_cell_ids`) from the exercise
+    notebook the learner started from, ``exercises/<exercise>.ipynb``, or, without that file,
+    from ``template`` (the grading bundle's) less its hidden checks. With neither, when every
+    cell has an id, or when the notebook's metadata names another exercise, the submission is
+    returned as it is.
+    """
+    if not lacks_cell_ids(submission) or Path(exercise).name != exercise or exercise.startswith("."):
+        return submission
+    meta = submission.metadata.get(markers.META_GRADER)
+    named = meta.get(markers.META_EXERCISE) if isinstance(meta, dict) else None
+    if isinstance(named, str) and named != exercise:  # the notebook says it is another exercise
+        return submission
+    try:
+        reference = read_notebook(settings.exercises_dir / f"{exercise}.ipynb")
+    except InvalidNotebook:
+        if template is None:
+            return submission
+        reference = copy.deepcopy(template)
+        reference.cells = [cell for cell in reference.cells if cell_role(cell) != markers.TAG_HIDDEN_CHECK]
+    return recover_cell_ids(submission, reference)
+
+
 def run_assembled(settings: Settings, nb: NotebookNode, bundle: Bundle, *, pool: WarmPool | None = None) -> RunOutcome:
     """Execute the assembled notebook in a fresh grading kernel, comparing graded outputs.
 
@@ -125,6 +155,7 @@ def grade_notebook(
         submission = read_submission(source, name=label)
         exercise = resolve_exercise(settings, submission, exercise, name=label)
         bundle = build_bundle(settings, exercise)
+        submission = with_cell_ids(settings, submission, exercise, bundle.template)
         assembly = assemble(bundle.template, submission, name=label, exercise=exercise)
     except InvalidNotebook as exc:
         return results.invalid(label, str(exc), exercise=exercise, duration_s=time.perf_counter() - started)

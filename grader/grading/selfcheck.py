@@ -21,7 +21,7 @@ from grader.format import markers
 from grader.format.cells import GradedCell, cell_role, graded_cells
 from grader.grading import results
 from grader.grading.assembly import learner_source
-from grader.grading.engine import read_submission
+from grader.grading.engine import read_submission, with_cell_ids
 from grader.grading.results import Result
 from grader.grading.runner import run_notebook
 from grader.grading.scoring import Timeouts, score_checks
@@ -58,6 +58,8 @@ def check_notebook(settings: Settings, path: Path) -> Result:
         return results.invalid(name, str(exc), duration_s=time.perf_counter() - started)
     meta = nb.metadata.get(markers.META_GRADER)
     exercise = meta.get(markers.META_EXERCISE) if isinstance(meta, dict) else None
+    if isinstance(exercise, str) and exercise:  # saved without cell ids: the submit cell is known by its id
+        nb = with_cell_ids(settings, nb, exercise)
     runnable = self_check_notebook(nb)
     checks = visible_checks(runnable)
     if not checks:

@@ -169,9 +169,9 @@ def render_text(report: VerifyReport) -> str:
     lines = []
     for e in report.exercises:
         if e.ok:
+            score = f"{points_text(e.solution_score or 0)}/{points_text(e.max_score)}"
             lines.append(
-                f"ok    {e.exercise}: solution {points_text(e.solution_score or 0)}/{points_text(e.max_score)}, stub 0, "
-                f"{RERUNS} stable gradings ({e.duration_s:.1f} s)"
+                f"ok    {e.exercise}: solution {score}, stub 0, {RERUNS} stable gradings ({e.duration_s:.1f} s)"
             )
         else:
             lines.append(f"FAIL  {e.exercise}:")
