@@ -6,7 +6,9 @@
   :mod:`grader.service.api`;
 - a few server-rendered pages: ``/submit`` (sign in, upload), ``/submissions/{id}`` (watch the
   grade arrive, then the feedback), ``/gradebook`` (instructors): :mod:`grader.service.pages`;
-- the built course site (``settings.site_dir``) at ``/``, when it exists.
+- the built course site (``settings.site_dir``) at ``/``, when it exists;
+- the course's icon at ``/favicon.ico`` (``_config.yml``'s ``html.favicon``, else the service's own),
+  with or without a built site.
 
 What both share (errors, state, who is signed in, accepting a submission) is :mod:`grader.service.web`;
 this module holds the factory, the middleware and the error handlers.
@@ -41,7 +43,6 @@ and styles but still load nothing from other origins), ``X-Content-Type-Options:
 
 from __future__ import annotations
 
-import html
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -51,7 +52,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import MutableHeaders
@@ -75,7 +76,19 @@ TEMPLATES_DIR = _HERE / "templates"
 STATIC_DIR = _HERE / "static"
 STATIC_PREFIX = "/grader-static"
 #: paths the service owns (strict CSP, no caching); everything else is the book
-SERVICE_PREFIXES = ("/api", "/submit", "/submissions", "/gradebook", "/signin", "/signout", STATIC_PREFIX)
+FAVICON_PATH = "/favicon.ico"
+#: the icon when the course names none in _config.yml
+FALLBACK_ICON = STATIC_DIR / "favicon.svg"
+SERVICE_PREFIXES = (
+    "/api",
+    "/submit",
+    "/submissions",
+    "/gradebook",
+    "/signin",
+    "/signout",
+    STATIC_PREFIX,
+    FAVICON_PATH,
+)
 UPLOAD_PATHS = ("/api/submissions", "/submit")
 #: multipart overhead allowed on top of the notebook itself
 _FORM_SLACK_BYTES = 64 * 1024
@@ -128,8 +141,8 @@ class SecurityHeaders:
 class UploadLimit:
     """Refuses an upload whose declared length is over the limit before reading its body."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, *, max_bytes: int, templates: Jinja2Templates) -> None:
+        self.app, self.max_bytes, self.templates = app, max_bytes, templates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS:
@@ -143,10 +156,11 @@ class UploadLimit:
                         status_code=413,
                         headers={"Connection": "close"},
                     )
-                else:  # the upload page: a page, not JSON
-                    response = HTMLResponse(
-                        f"<!DOCTYPE html><title>413</title><p>{html.escape(error.message)}</p>"
-                        '<p><a href="/submit">Back to submitting</a></p>',
+                else:  # the upload page: the service's error page, not JSON
+                    response = self.templates.TemplateResponse(
+                        Request(scope, receive),
+                        "error.html",
+                        {"user": None, "error": error},
                         status_code=413,
                         headers={"Connection": "close"},
                     )
@@ -217,13 +231,14 @@ def create_app(
         lifespan=_lifespan(state, grade=grade, workers=workers, own_store=store is None),
     )
     app.state.grader = state
-    app.state.templates = _templates()
-    app.add_middleware(UploadLimit, max_bytes=int(settings.max_upload_mb * 1e6))
+    course = pages.course_of(settings, fallback_icon=FALLBACK_ICON)
+    app.state.templates = _templates(course)
+    app.add_middleware(UploadLimit, max_bytes=int(settings.max_upload_mb * 1e6), templates=app.state.templates)
     app.add_middleware(SecurityHeaders)
     _add_error_handlers(app)
     app.include_router(api.router)
     app.include_router(pages.router)
-    _mount_sites(app, settings)
+    _mount_sites(app, settings, course)
     return app
 
 
@@ -250,9 +265,12 @@ def _lifespan(
     return lifespan
 
 
-def _templates() -> Jinja2Templates:
+def _templates(course: pages.Course) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.globals["static"] = STATIC_PREFIX
+    templates.env.globals["course"] = course
+    templates.env.globals["favicon"] = FAVICON_PATH
+    templates.env.globals["verdict"] = pages.verdict
     templates.env.filters["utc"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(t)))
     templates.env.filters["points"] = points_text  # 2.67, not 2.6666666666666665
     return templates
@@ -298,9 +316,17 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _error_response(request, error)
 
 
-def _mount_sites(app: FastAPI, settings: Settings) -> None:
-    """The service's static files, and the built book at ``/`` (without one, ``/`` leads to ``/submit``)."""
+def _mount_sites(app: FastAPI, settings: Settings, course: pages.Course) -> None:
+    """The service's static files, the course's icon, and the built book at ``/`` (without one, ``/`` leads to
+    ``/submit``). The icon's route comes first, so it answers whether or not the book has a ``favicon.ico``."""
     app.mount(STATIC_PREFIX, StaticFiles(directory=str(STATIC_DIR)), name="grader-static")
+
+    @app.get(FAVICON_PATH, include_in_schema=False)
+    def _favicon() -> Response:
+        return FileResponse(
+            course.icon, media_type=course.icon_type, headers={"Cache-Control": "public, max-age=86400"}
+        )
+
     if (settings.site_dir / "index.html").is_file():
         app.mount("/", StaticFiles(directory=str(settings.site_dir), html=True), name="site")
     else:
