@@ -77,6 +77,17 @@ def _cmd_assign(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from grader import importers
+
+    output = Path(args.output) if args.output else None
+    report = importers.import_assignment(
+        settings, args.tool, Path(args.path), exercise_id=args.id, output=output, force=args.force
+    )
+    print(importers.render_report(report))
+    return importers.exit_code(report)
+
+
 def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from grader.grading import results, selfcheck
 
@@ -210,10 +221,18 @@ def _add_book_commands(sub: Any) -> None:
 
 
 def _add_grading_commands(sub: Any) -> None:
-    """assign, check, grade, verify, doctor: authoring and the grading engine."""
+    """assign, import, check, grade, verify, doctor: authoring and the grading engine."""
     p = sub.add_parser("assign", help="generate exercises/ from solutions/, and every lesson's Colab setup cell")
     p.add_argument("--check", action="store_true", help="only check that exercises/ and the setup cells are up to date")
     p.set_defaults(handler=_cmd_assign)
+
+    p = sub.add_parser("import", help="convert an nbgrader or otter-grader assignment into solutions/<id>.ipynb")
+    p.add_argument("tool", choices=("nbgrader", "otter"), help="the tool the assignment was written for")
+    p.add_argument("path", metavar="PATH", help="nbgrader's source notebook, or otter's master notebook")
+    p.add_argument("--id", default=None, metavar="EXERCISE_ID", help="exercise id (default: the file name)")
+    p.add_argument("--output", default=None, metavar="FILE", help="write here instead of solutions/<id>.ipynb")
+    p.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    p.set_defaults(handler=_cmd_import)
 
     p = sub.add_parser("check", help="self-check a notebook with its visible checks (runs locally, unsandboxed)")
     p.add_argument("notebook")
