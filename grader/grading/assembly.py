@@ -6,6 +6,13 @@ taken from the submission's code cell with the same nbformat cell id — or, fai
 its exercise cell with the same ``metadata.grader.id``; the first match wins. An exercise cell
 the submission lacks keeps the stub (it raises ``NotImplementedError``).
 
+The learner's **own code cells** (ids the reference does not have: a helper function, an
+import) run too, in the learner's order: each goes right after the reference cell that the
+nearest earlier cell of the submission matches (at the top when none does), as nbgrader runs
+a notebook. They are never graded, and they run before the checks that follow them exactly as
+in the learner's notebook, so ``grader check`` and grading see the same code. Generated cells
+(the header, the Colab setup and submit cells) are not the learner's and do not run.
+
 So moving, duplicating, deleting or adding cells cannot break grading, and nothing else the
 submission holds is used: not its check cells, not its outputs, not its kernelspec or metadata.
 """
@@ -13,13 +20,16 @@ submission holds is used: not its check cells, not its outputs, not its kernelsp
 from __future__ import annotations
 
 import copy
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+import nbformat
 from nbformat import NotebookNode
 
 from grader.errors import InvalidNotebook
 from grader.format import markers
-from grader.format.cells import cell_role, exercise_cells, exercise_label, grader_meta
+from grader.format.cells import GradedCell, cell_role, exercise_cells, exercise_label, grader_meta
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,11 @@ class Assembly:
     matched: tuple[str, ...]
     #: labels of exercise cells the submission lacks (left as stubs)
     missing: tuple[str, ...]
+
+    def checks(self, checks: Iterable[GradedCell]) -> list[GradedCell]:
+        """The bundle's checks at their places in this notebook (the learner's own cells shift them)."""
+        where = {cell.get("id"): index for index, cell in enumerate(self.notebook.cells)}
+        return [dataclasses.replace(check, index=where[check.cell_id]) for check in checks]
 
 
 def learner_cell(submission: NotebookNode, reference: NotebookNode) -> NotebookNode | None:
@@ -56,6 +71,28 @@ def learner_source(cell: NotebookNode) -> str:
     return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
+def _own_cells(template: NotebookNode, submission: NotebookNode) -> list[tuple[str | None, NotebookNode]]:
+    """The learner's own code cells, each with the id of the reference cell it follows (None: the top)."""
+    known = {cell.get("id") for cell in template.cells}
+    anchor: str | None = None
+    own: list[tuple[str | None, NotebookNode]] = []
+    for cell in submission.cells:
+        cell_id = cell.get("id")
+        if cell_id in known:
+            anchor = cell_id
+        elif cell.get("cell_type") == "code" and cell_id not in markers.GENERATED_IDS and cell_role(cell) is None:
+            added = nbformat.v4.new_code_cell(learner_source(cell))
+            added.id = f"learner-{len(own)}"
+            own.append((anchor, added))
+    return own
+
+
+def _insert_own_cells(nb: NotebookNode, own: list[tuple[str | None, NotebookNode]]) -> None:
+    for anchor, cell in reversed(own):  # reversed: cells sharing an anchor keep their order
+        at = 0 if anchor is None else next((i + 1 for i, c in enumerate(nb.cells) if c.get("id") == anchor), 0)
+        nb.cells.insert(at, cell)
+
+
 def assemble(template: NotebookNode, submission: NotebookNode, *, name: str, exercise: str) -> Assembly:
     """The grading notebook for ``submission``.
 
@@ -79,4 +116,5 @@ def assemble(template: NotebookNode, submission: NotebookNode, *, name: str, exe
             f"{exercise!r} (cells are matched by their id); submit the notebook made from "
             f"exercises/{exercise}.ipynb, or name the right exercise with --exercise"
         )
+    _insert_own_cells(nb, _own_cells(template, submission))
     return Assembly(nb, tuple(matched), tuple(missing))

@@ -42,6 +42,8 @@ from grader.settings import Settings
 
 TEMPLATE_NAME = "template.ipynb"
 META_NAME = "bundle.json"
+#: bump when what a bundle records changes, so older bundles are rebuilt (2: typed check values)
+BUNDLE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def known_exercises(settings: Settings) -> list[str]:
 def bundle_key(solution: bytes, *, kernel_name: str, sandboxed: bool = True) -> str:
     digest = hashlib.sha256()
     isolation = b"sandbox" if sandboxed else b"none"
-    for part in (grader.__version__.encode(), kernel_name.encode(), isolation, solution):
+    for part in (grader.__version__.encode(), str(BUNDLE_FORMAT).encode(), kernel_name.encode(), isolation, solution):
         digest.update(len(part).to_bytes(8, "big") + part)
     return digest.hexdigest()
 

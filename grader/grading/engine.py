@@ -161,7 +161,7 @@ def grade_notebook(
         return results.invalid(label, str(exc), exercise=exercise, duration_s=time.perf_counter() - started)
     outcome = run_assembled(settings, assembly.notebook, bundle, pool=pool)
     limits = Timeouts(settings.cell_timeout_s, settings.grading_timeout_s)
-    scored = score_checks(assembly.notebook, bundle.checks, outcome, limits)
+    scored = score_checks(assembly.notebook, assembly.checks(bundle.checks), outcome, limits)
     message = results.missing_exercises(assembly.missing) if assembly.missing else ""
     if scored.grading_error:
         message = results.grading_error(outcome.runner_failure())

@@ -50,6 +50,7 @@ from nbformat import NotebookNode
 from nbval.plugin import IPyNbCell, IPyNbFile, NbCellError
 
 from grader.format import markers
+from grader.grading import checkvalues
 from grader.grading.comparison import Tolerance, compare_outputs
 from grader.grading.kernel import (
     LIVENESS_POLL_S,
@@ -261,7 +262,11 @@ class GradingFile(IPyNbFile):
             if cell.cell_type != "code":
                 continue
             graded = _graded(cell)
-            compare = graded and mode == "compare"
+            hidden = graded and markers.TAG_HIDDEN_CHECK in cell.get("metadata", {}).get("tags", [])
+            nonce = checkvalues.new_nonce()
+            if graded:  # report values through the grader's channel (see grading.checkvalues)
+                cell.source = checkvalues.instrument(cell.source, nonce, hidden=hidden)
+            compare = hidden and mode == "compare"  # a visible check passes when it runs without failing
             if compare and cell.execution_count is None:
                 cell.execution_count = 1  # nbval skips cells it thinks were never run
             options = {"check": compare, "skip": False, "check_exception": False}
@@ -273,6 +278,7 @@ class GradingFile(IPyNbFile):
                 options=options,
                 index=index,
                 graded=graded,
+                nonce=nonce,
             )
             code_number += 1
 
@@ -288,10 +294,11 @@ class GradingFile(IPyNbFile):
 class GradingCell(IPyNbCell):
     """One code cell: nbval's execution, the grader's comparison and bookkeeping."""
 
-    def __init__(self, *args: Any, index: int, graded: bool, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, index: int, graded: bool, nonce: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.index = index
         self.graded = graded
+        self.nonce = nonce
         self.difference: str | None = None
 
     def setup(self) -> None:
@@ -320,7 +327,13 @@ class GradingCell(IPyNbCell):
     def compare_outputs(self, test: list[Any], ref: list[Any], skip_compare: Any = None) -> bool:
         option = self.config.option
         tolerance = Tolerance(rtol=option.grader_rtol, atol=option.grader_atol)
-        self.difference = compare_outputs(ref, test, tolerance=tolerance)
+        expected = checkvalues.payloads(ref)
+        if expected:  # the reference reported values: compare those, and nothing else of the output
+            meta = self.cell.get("metadata", {}).get(markers.META_GRADER, {})
+            options = checkvalues.CompareOptions.from_metadata(meta, tolerance)
+            self.difference = checkvalues.compare_payloads(expected, checkvalues.payloads(test, self.nonce), options)
+        else:
+            self.difference = compare_outputs(ref, test, tolerance=tolerance)
         self.comparison_traceback = [self.difference or ""]
         return self.difference is None
 

@@ -127,7 +127,9 @@ def test_bundle_keeps_reference_outputs_out_of_exercises(course: Settings, bundl
     assert bundle.path == course.bundle_dir / EXERCISE
     template = bundle.template
     assert "return sum(values)" not in nbformat.writes(template)
-    assert cell_by_id(template, "check-2").outputs[0]["text"].startswith("0.2333")
+    reported = cell_by_id(template, "check-2").outputs[0]["data"]
+    assert reported["text/plain"].startswith("0.2333")  # printed values are reported typed (grading.checkvalues)
+    assert reported["application/vnd.mlcourse.check-values+json"]["values"][0]["t"] == "float"
     assert [c.check_id for c in bundle.checks] == ["9.1", "9.2", "9.3"]
     assert not (course.exercises_dir / "template.ipynb").exists()
 

@@ -85,7 +85,17 @@ def test_exercise_cells_are_matched_by_id(
     got = sources(assembly.notebook)
     assert (got["ex-f"], got["ex-g"]) == (f_source, g_source)
     assert assembly.missing == missing
-    assert [c.id for c in assembly.notebook.cells] == ["setup", "ex-f", "check-a", "ex-g", "check-b"]
+    reference = [c.id for c in assembly.notebook.cells if not c.id.startswith("learner-")]
+    assert reference == ["setup", "ex-f", "check-a", "ex-g", "check-b"]
+
+
+def test_the_learners_own_cells_run_after_the_cell_they_follow() -> None:
+    """Is a cell the learner added placed after the reference cell it follows in their notebook, ungraded?"""
+    submission = learner(cell(G, "ex-g"), cell("x = 1", "new"), cell(F, "ex-f"), cell("y = 2", "newer"))
+    nb = assemble(template(), submission, name="sub.ipynb", exercise="01-x").notebook
+    assert [c.id for c in nb.cells] == ["setup", "ex-f", "learner-1", "check-a", "ex-g", "learner-0", "check-b"]
+    added = [c for c in nb.cells if c.id.startswith("learner-")]
+    assert [c.source for c in added] == ["y = 2", "x = 1"] and all(not c.metadata for c in added)
 
 
 def test_grader_id_fallback_needs_an_exercise_cell() -> None:

@@ -101,3 +101,11 @@ def test_the_colab_extra_pins_what_requirements_pins_and_never_torch() -> None:
     for requirement in extra:
         name, _, version = requirement.partition("==")
         assert pins.get(name) == version, f"{requirement}: requirements.txt pins {name}=={pins.get(name)}"
+
+
+def test_the_kernel_and_the_grader_spell_the_check_values_type_alike() -> None:
+    """Do mlcourse.checks (in the kernel) and grading.checkvalues (trusted) use one MIME type?"""
+    from grader.grading import checkvalues
+    from mlcourse import checks
+
+    assert checks.MIME == checkvalues.MIME
