@@ -986,3 +986,49 @@ def test_a_hidden_checks_source_never_reaches_the_feedback(
     assert_host_untouched(area, course, marker, course_digest)
     feedback = render_text(result) + render_html([result])
     assert "0_1__0_2__0_4" not in feedback, "hidden check 9.2's inputs appear in the feedback"
+
+
+# --- the check-values channel (grading.checkvalues) -----------------------------------------
+
+FORGE_WITH_THE_RUNS_NONCE = """import mlcourse.checks as _checks
+class _Forger(_checks.Reporter):
+    def print(self, *values, **kwargs):
+        super().print(0.25)  # a guess at the hidden value, under the run's own nonce
+    def value(self, value):
+        super().value(0.25)
+_checks.Reporter = _Forger"""
+FORGE_WITH_THE_MIME_TYPE = """from IPython.display import display
+import builtins, inspect
+_real_print = builtins.print
+def _forging_print(*values, **kwargs):
+    for frame in inspect.stack():  # look for the reporter's nonce in the caller's frames
+        reporter = frame.frame.f_globals.get("__grader_report__")
+        if reporter is not None:
+            display({"application/vnd.mlcourse.check-values+json":
+                     {"nonce": reporter._nonce, "kind": "print", "values": [{"t": "str", "v": "forged"}]}}, raw=True)
+    _real_print(*values, **kwargs)
+builtins.print = _forging_print"""
+SUPPRESS_THE_CHANNEL = """import IPython.display
+IPython.display.display = lambda *args, **kwargs: None
+import mlcourse.checks as _checks
+_checks.encode = lambda value, depth=0: {"t": "none"}"""
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [FORGE_WITH_THE_RUNS_NONCE, FORGE_WITH_THE_MIME_TYPE, SUPPRESS_THE_CHANNEL],
+    ids=["reporter-subclassed", "payloads-with-the-nonce", "display-and-encode-patched"],
+)
+def test_forged_reordered_or_suppressed_check_values_do_not_pass(
+    course: Settings,
+    bundles: dict[str, Bundle],
+    area: Path,
+    marker: str,
+    course_digest: tuple,
+    host: None,
+    attack: str,
+) -> None:
+    """Can learner code forge, pad or silence the values a hidden check reports, and pass it? (No.)"""
+    result = grade(course, hc.hostile(attack))
+    assert hc.summary(result) == ALL_ZERO
+    assert_host_untouched(area, course, marker, course_digest)
