@@ -63,6 +63,7 @@ def _lesson(index: int, constant: int) -> nbformat.NotebookNode:
 def make_course(root: Path, count: int) -> None:
     """A course of ``count`` lessons, each with a chapter page, grouped in parts of five."""
     shutil.copy(REPO / "_config.yml", root / "_config.yml")
+    shutil.copytree(REPO / "_static", root / "_static")  # the favicon and badge _config.yml names
     shutil.copy(REPO / "requirements.txt", root / "requirements.txt")
     # a frozen copy of the course package: its source is part of every lesson's cache key, and
     # the repository's copy may change while the benchmark runs

@@ -53,6 +53,7 @@ def lesson(title: str, *code: str) -> nbformat.NotebookNode:
 def make_book(root: Path) -> None:
     """Two parts, two chapters, two lessons, one exercise, a solution and a grading bundle."""
     shutil.copy(REPO / "_config.yml", root / "_config.yml")
+    shutil.copytree(REPO / "_static", root / "_static")  # the favicon and badge _config.yml names
     (root / "_toc.yml").write_text(TOC, encoding="utf-8")
     pages = {
         "book/intro.md": "# Welcome\n\nStart with {ref}`first-chapter`.\n",
