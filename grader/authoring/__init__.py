@@ -8,13 +8,16 @@ The pipeline for one notebook is a short list of small steps, each testable on o
    (:func:`strip_solution`), clear outputs, keep every cell id, stamp the exercise id and
    put the generated header ("Open in Colab" badge, how to check and submit) and the Colab
    setup cell under the title and the submit cell at the end;
-3. :func:`assign` — do that for every solution and write ``exercises/``, and give every lesson
+3. :func:`assign` — do that for every solution and write ``exercises/`` (with the files each
+   solution ships, :func:`declared_files`), and give every lesson
    in ``notebooks/`` the same setup cell (or, with ``check=True``, only say what is stale).
 
 Modules, one concept each:
 
 - :mod:`~grader.authoring.stubs` — solution markers → learner stubs, near-miss markers;
-- :mod:`~grader.authoring.colab` — the Colab badge URL, the generated header, setup and submit cells;
+- :mod:`~grader.authoring.colab` — the repository's host (GitHub, GitLab, another git URL or none), the
+  Colab badge URL, the generated header, setup and submit cells;
+- :mod:`~grader.authoring.files` — the data and asset files a solution declares it ships;
 - :mod:`~grader.authoring.lint` — the authoring rules;
 - :mod:`~grader.authoring.generate` — :func:`make_exercise`, :func:`assign`, :func:`render_report`.
 
@@ -27,6 +30,7 @@ grading layer builds on this one, never the reverse).
 """
 
 from grader.authoring.colab import colab_url
+from grader.authoring.files import declared_files
 from grader.authoring.generate import AssignReport, assign, make_exercise, render_report
 from grader.authoring.lint import lint
 from grader.authoring.stubs import strip_solution
@@ -35,6 +39,7 @@ __all__ = [
     "AssignReport",
     "assign",
     "colab_url",
+    "declared_files",
     "lint",
     "make_exercise",
     "render_report",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from nbformat import NotebookNode
 
+from grader.authoring.files import declaration_problems
 from grader.authoring.stubs import marker_lines, near_misses, python_code, strip_solution
 from grader.errors import AuthoringError, MarkerError
 from grader.format import markers
@@ -274,7 +275,8 @@ def lint(nb: NotebookNode, *, path: str) -> list[str]:
 
     Raises:
         MarkerError: only marker problems were found (unbalanced, nested, misspelt, misplaced).
-        AuthoringError: any other problem (metadata, titles, ids, roles, hidden checks).
+        AuthoringError: any other problem (metadata, titles, ids, roles, hidden checks, a declared
+            file path that is absolute or leaves ``solutions/``).
     """
     found = _Problems()
     cell_ids: dict[str, list[int]] = defaultdict(list)
@@ -300,6 +302,8 @@ def lint(nb: NotebookNode, *, path: str) -> list[str]:
     _duplicates(path, "cell id", cell_ids, found)
     _duplicates(path, "check id", graded_ids, found)
     _duplicates(path, "exercise id", exercise_ids, found)
+    for message in declaration_problems(nb, path=path):
+        found.add(message)
     if not any(cell_role(cell) in markers.GRADED_TAGS for cell in nb.cells):
         found.add(
             f"{path}: no graded cells; tag at least one check cell {markers.TAG_CHECK!r} or "

@@ -32,6 +32,9 @@ META_EXERCISE = "exercise"
 META_GENERATED = "generated"
 #: solution notebook metadata: per-exercise sandbox limits, ``{"memory_mb": 4096, "cpu_s": 600}``
 META_LIMITS = "limits"
+#: solution notebook metadata: files the exercise ships (paths relative to ``solutions/``),
+#: ``["data/tickets-sample.csv"]``: next to the exercise, and read-only in the grading kernel's work dir
+META_FILES = "files"
 
 #: the first line of every check cell: ``# Check 3.2: the split keeps customers together``
 CHECK_TITLE = re.compile(r"^#\s*Check\s+(?P<id>\d+(?:\.\d+)*)\s*:\s*(?P<name>\S.*?)\s*$")

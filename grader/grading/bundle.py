@@ -8,7 +8,10 @@ source replaced by the learner stub, and each graded cell carrying its reference
 Grading fills the template's exercise cells with the learner's code (:mod:`grader.grading.engine`).
 
 Bundles live in ``settings.bundle_dir / <id>/`` (``_build/grading/``, never in ``exercises/``
-or the site) and are rebuilt when the solution file, the grader version or the kernel change.
+or the site) and are rebuilt when the solution file, a file it ships, the grader version or the
+kernel change. The files a solution ships (metadata ``grader.files``) are kept in the bundle's
+``files/``: the reference run and every grading read those same bytes, read-only, in the
+kernel's working directory.
 
 Raises :class:`~grader.errors.AuthoringError` when the solution breaks the authoring rules,
 fails one of its own checks, or has a hidden check that prints nothing.
@@ -22,7 +25,7 @@ import hashlib
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +45,8 @@ from grader.settings import Settings
 
 TEMPLATE_NAME = "template.ipynb"
 META_NAME = "bundle.json"
+#: the folder of a bundle that holds the files the exercise ships
+FILES_NAME = "files"
 #: bump when what a bundle records changes, so older bundles are rebuilt (2: typed check values)
 BUNDLE_FORMAT = 2
 
@@ -69,16 +74,34 @@ class Bundle:
     def max_score(self) -> float:
         return sum(check.points for check in self.checks)
 
+    @property
+    def files(self) -> dict[str, Path]:
+        """The files the exercise ships (declared path → its copy in the bundle); empty for most."""
+        meta = self.template.metadata.get(markers.META_GRADER, {})
+        names = meta.get(markers.META_FILES, []) if isinstance(meta, dict) else []
+        return {name: self.path / FILES_NAME / name for name in names}
+
 
 def known_exercises(settings: Settings) -> list[str]:
     """Exercise ids: the stems of ``solutions/*.ipynb``."""
     return sorted(p.stem for p in settings.solutions_dir.glob("*.ipynb"))
 
 
-def bundle_key(solution: bytes, *, kernel_name: str, sandboxed: bool = True) -> str:
+def bundle_key(
+    solution: bytes, *, kernel_name: str, sandboxed: bool = True, files: Sequence[tuple[str, bytes]] = ()
+) -> str:
+    """What a bundle is built from: grader, format, kernel, isolation, the solution and the files it ships."""
     digest = hashlib.sha256()
     isolation = b"sandbox" if sandboxed else b"none"
-    for part in (grader.__version__.encode(), str(BUNDLE_FORMAT).encode(), kernel_name.encode(), isolation, solution):
+    shipped = [part for name, data in files for part in (name.encode(), data)]
+    for part in (
+        grader.__version__.encode(),
+        str(BUNDLE_FORMAT).encode(),
+        kernel_name.encode(),
+        isolation,
+        solution,
+        *shipped,
+    ):
         digest.update(len(part).to_bytes(8, "big") + part)
     return digest.hexdigest()
 
@@ -138,6 +161,10 @@ def make_template(exercise: str, solution: NotebookNode, outcome: RunOutcome) ->
     limits = limits.get(markers.META_LIMITS) if isinstance(limits, dict) else None
     if limits:  # the exercise's own sandbox limits apply when grading too (Bundle.limits)
         template.metadata[markers.META_GRADER][markers.META_LIMITS] = limits
+    files = solution.metadata.get(markers.META_GRADER, {})
+    files = files.get(markers.META_FILES) if isinstance(files, dict) else None
+    if files:  # the files it ships, kept in the bundle's files/ (Bundle.files)
+        template.metadata[markers.META_GRADER][markers.META_FILES] = list(files)
     for index, cell in enumerate(template.cells):
         role = cell_role(cell)
         if role == markers.TAG_EXERCISE:
@@ -185,19 +212,32 @@ def _load(exercise: str, folder: Path, key: str) -> Bundle | None:
     return Bundle(exercise, template, tuple(graded_cells(template)), key, folder)
 
 
+def _shipped(settings: Settings, exercise: str, data: bytes) -> dict[str, Path]:
+    """The files ``solutions/<exercise>.ipynb`` (its bytes: ``data``) declares it ships."""
+    path = f"solutions/{exercise}.ipynb"
+    try:
+        solution = parse_notebook(data, name=path, max_bytes=1 << 40)
+    except InvalidNotebook as exc:
+        raise AuthoringError(str(exc)) from None
+    return authoring.declared_files(solution, root=settings.root, solutions_dir=settings.solutions_dir, path=path)
+
+
 def build_bundle(settings: Settings, exercise_id: str) -> Bundle:
-    """The bundle of one exercise, from the cache when the solution has not changed.
+    """The bundle of one exercise, from the cache when neither the solution nor its files have changed.
 
     Raises:
         UsageError: there is no ``solutions/<exercise_id>.ipynb``.
-        AuthoringError: the solution breaks the rules, fails its own checks, or has a silent hidden check.
+        AuthoringError: the solution breaks the rules, fails its own checks, has a silent hidden
+            check, or declares files that are missing or too large.
     """
     solution_path = settings.solutions_dir / f"{exercise_id}.ipynb"
     if not solution_path.is_file():
         known = ", ".join(known_exercises(settings)) or "none"
         raise UsageError(f"no solutions/{exercise_id}.ipynb (known exercises: {known})")
     data = solution_path.read_bytes()
-    key = bundle_key(data, kernel_name=settings.kernel_name, sandboxed=settings.sandbox)
+    shipped = _shipped(settings, exercise_id, data)
+    contents = [(name, source.read_bytes()) for name, source in shipped.items()]
+    key = bundle_key(data, kernel_name=settings.kernel_name, sandboxed=settings.sandbox, files=contents)
     folder = settings.bundle_dir / exercise_id
     cached = _load(exercise_id, folder, key)
     if cached is not None:
@@ -206,39 +246,49 @@ def build_bundle(settings: Settings, exercise_id: str) -> Bundle:
         cached = _load(exercise_id, folder, key)  # built by someone else while we waited
         if cached is not None:
             return cached
-        return _build(settings, exercise_id, solution_path, key, folder)
+        return _build(settings, exercise_id, solution_path, key, folder, contents)
 
 
-def _build(settings: Settings, exercise: str, solution_path: Path, key: str, folder: Path) -> Bundle:
+def _build(
+    settings: Settings, exercise: str, solution_path: Path, key: str, folder: Path, files: list[tuple[str, bytes]]
+) -> Bundle:
     try:
         solution = read_notebook(solution_path)
     except InvalidNotebook as exc:
         raise AuthoringError(str(exc)) from None
     authoring.lint(solution, path=f"solutions/{exercise}.ipynb")
     checks = graded_cells(solution)
-    outcome = run_notebook(
-        reference_notebook(solution),
-        kernel_name=settings.kernel_name,
-        cell_timeout_s=settings.cell_timeout_s,
-        wall_timeout_s=settings.grading_timeout_s,
-        mode="record",
-        sandbox=ResourceLimits.for_notebook(solution) if settings.sandbox else None,
-    )
-    if not outcome.cells and not outcome.killed:
-        raise AuthoringError(
-            f"solutions/{exercise}.ipynb: the reference run produced no results "
-            f"(runner exit code {outcome.returncode}); the end of its log:\n{outcome.log_tail}"
-        )
-    if outcome.kernel_start_error is not None:
-        raise UsageError(
-            f"the grading kernel {settings.kernel_name!r} did not start ({outcome.kernel_start_error}); "
-            "install it (`python -m ipykernel install --user`) or set GRADER_KERNEL_NAME"
-        )
-    _check_reference(exercise, solution, checks, outcome)
-    template = make_template(exercise, solution, outcome)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{exercise}-", dir=folder.parent))
-    write_notebook(template, staging / TEMPLATE_NAME)
+    try:
+        for name, content in files:  # the bytes the key covers, run and graded with
+            (staging / FILES_NAME / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / FILES_NAME / name).write_bytes(content)
+        outcome = run_notebook(
+            reference_notebook(solution),
+            kernel_name=settings.kernel_name,
+            cell_timeout_s=settings.cell_timeout_s,
+            wall_timeout_s=settings.grading_timeout_s,
+            mode="record",
+            sandbox=ResourceLimits.for_notebook(solution) if settings.sandbox else None,
+            files={name: staging / FILES_NAME / name for name, _ in files} or None,
+        )
+        if not outcome.cells and not outcome.killed:
+            raise AuthoringError(
+                f"solutions/{exercise}.ipynb: the reference run produced no results "
+                f"(runner exit code {outcome.returncode}); the end of its log:\n{outcome.log_tail}"
+            )
+        if outcome.kernel_start_error is not None:
+            raise UsageError(
+                f"the grading kernel {settings.kernel_name!r} did not start ({outcome.kernel_start_error}); "
+                "install it (`python -m ipykernel install --user`) or set GRADER_KERNEL_NAME"
+            )
+        _check_reference(exercise, solution, checks, outcome)
+        template = make_template(exercise, solution, outcome)
+        write_notebook(template, staging / TEMPLATE_NAME)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     meta = {
         "key": key,
         "exercise": exercise,

@@ -111,10 +111,14 @@ def run_assembled(settings: Settings, nb: NotebookNode, bundle: Bundle, *, pool:
 
     With ``pool``, the kernel is a warm one from the pool (used once) when the pool serves this
     exercise's limits and has a runner ready; otherwise it is started cold, as without a pool.
-    A warm run that left no verdict at all (its runner died) is run again cold.
+    A warm run that left no verdict at all (its runner died) is run again cold. An exercise
+    that ships files is always started cold: they are put in the work directory before its
+    kernel starts, and a warm kernel started before the exercise was known.
     """
     limits = bundle.limits if settings.sandbox else None
-    runner = pool.acquire() if pool is not None and pool.serves(settings, limits) else None
+    files = bundle.files
+    warm = pool is not None and not files and pool.serves(settings, limits)
+    runner = pool.acquire() if pool is not None and warm else None
     if runner is not None:
         outcome = runner.run(nb, wall_timeout_s=settings.grading_timeout_s, mode="compare", tolerance=bundle.tolerance)
         if outcome.cells or outcome.finished or outcome.killed:
@@ -127,6 +131,7 @@ def run_assembled(settings: Settings, nb: NotebookNode, bundle: Bundle, *, pool:
         mode="compare",
         tolerance=bundle.tolerance,
         sandbox=limits,
+        files=files or None,
     )
 
 

@@ -7,7 +7,7 @@ notebook (which holds hidden checks and reference outputs) nor the result file::
     <private>/notebook.ipynb   the assembled notebook      (trusted side only)
     <private>/result.jsonl     one JSON line per cell       (written by grader.grading.nbval_plugin)
     <private>/pytest.log       the runner's own output      (never shown to learners)
-    <workdir>/                 the kernel's working directory
+    <workdir>/                 the kernel's working directory (with the exercise's files, read-only)
 
 The subprocess gets a wall-clock limit; past it, pytest and the kernel's process group are
 killed and whatever verdicts were written count.
@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from nbformat import NotebookNode
 
 from grader.grading.comparison import DEFAULT_TOLERANCE, Tolerance
 from grader.processes import kill_group, wait_or_kill_group
-from grader.sandbox.jobs import SandboxJob, sandbox_job
+from grader.sandbox.jobs import SandboxJob, place_files, sandbox_job
 from grader.sandbox.limits import ResourceLimits
 
 #: pytest plugins loaded explicitly (autoloading every installed plugin costs time)
@@ -178,16 +179,25 @@ def start_runner(
     job: SandboxJob | None,
     nb: NotebookNode | None = None,
     wait_fd: int | None = None,
+    files: Mapping[str, Path] | None = None,
 ) -> RunnerProcess:
     """Start the runner subprocess in fresh private folders that ``stack`` removes.
 
     Cold: ``nb`` is written first and the runner runs it at once. Warm: ``wait_fd`` given, the
     runner starts its kernel, reports on that descriptor and waits on its stdin (see
-    :mod:`grader.grading.warm`).
+    :mod:`grader.grading.warm`). ``files``: see :func:`run_notebook`.
     """
     private = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-run-")))
+    given = workdir is not None
     if workdir is None:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-work-")))
+    if files and job is not None:
+        job.provide_files(files)  # bound read-only into the sandbox's own work directory
+    elif files and given:  # the learner's own folder: what cannot be copied there is missed as in Jupyter
+        with contextlib.suppress(OSError):
+            place_files(files, workdir, keep_existing=True)
+    elif files:
+        place_files(files, workdir)
     notebook, result, log = private / "notebook.ipynb", private / "result.jsonl", private / "pytest.log"
     (private / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     if nb is not None:
@@ -227,6 +237,7 @@ def run_notebook(
     tolerance: Tolerance = DEFAULT_TOLERANCE,
     workdir: Path | None = None,
     sandbox: ResourceLimits | None = None,
+    files: Mapping[str, Path] | None = None,
 ) -> RunOutcome:
     """Execute ``nb`` in a fresh kernel under pytest + nbval and collect one record per cell.
 
@@ -234,6 +245,9 @@ def run_notebook(
     ``record`` (keep graded cells' outputs, compare nothing), ``run`` (compare nothing).
     ``workdir``: the kernel's working directory (default: a fresh empty one, removed after).
     ``sandbox``: run the kernel in the grading sandbox under these limits (``None``: unsandboxed).
+    ``files``: relative path → file, put read-only in the kernel's working directory before it
+    starts (an exercise's data): bound into the sandbox, copied into a fresh ``workdir``; in a
+    given ``workdir`` (the learner's own folder) only those missing there are copied.
     """
     with contextlib.ExitStack() as stack:
         job = stack.enter_context(sandbox_job(sandbox)) if sandbox is not None else None
@@ -246,6 +260,7 @@ def run_notebook(
             tolerance=tolerance,
             workdir=workdir,
             job=job,
+            files=files,
         )
         returncode, killed = wait_or_kill_group(runner.process, wall_timeout_s)
         return runner.outcome(killed=killed, returncode=returncode)

@@ -4,6 +4,9 @@ It runs the learner's notebook as they wrote it — their cells, in their order,
 visible check cells it contains — in a fresh kernel whose working directory is the notebook's
 own folder. A check passes when its cell runs without an error; there is no bundle, no hidden
 check and no reference output here (those are the grader's, see :mod:`grader.grading.engine`).
+The files the exercise ships are next to it in ``exercises/``; a notebook kept elsewhere gets
+those it lacks copied next to it (read-only, as the Colab setup cell fetches them), never
+replacing a file that is there.
 
 This runs unsandboxed on purpose: it is the learner's code on the learner's machine.
 """
@@ -16,9 +19,11 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
-from grader.errors import InvalidNotebook
+from grader import authoring
+from grader.errors import AuthoringError, InvalidNotebook
 from grader.format import markers
 from grader.format.cells import GradedCell, cell_role, graded_cells
+from grader.format.notebooks import read_notebook
 from grader.grading import results
 from grader.grading.assembly import learner_source
 from grader.grading.engine import read_submission, with_cell_ids
@@ -46,6 +51,18 @@ def self_check_notebook(nb: NotebookNode) -> NotebookNode:
 def visible_checks(nb: NotebookNode) -> list[GradedCell]:
     """The ``check`` cells, read leniently: a learner may have touched a title or the metadata."""
     return [check for check in graded_cells(nb, strict=False) if not check.hidden]
+
+
+def exercise_files(settings: Settings, exercise: object) -> dict[str, Path]:
+    """The files ``exercise`` ships, from this course's ``solutions/`` (none when it has no such solution)."""
+    if not isinstance(exercise, str) or Path(exercise).name != exercise or exercise.startswith("."):
+        return {}
+    path = f"solutions/{exercise}.ipynb"
+    try:
+        solution = read_notebook(settings.solutions_dir / f"{exercise}.ipynb")
+        return authoring.declared_files(solution, root=settings.root, solutions_dir=settings.solutions_dir, path=path)
+    except (InvalidNotebook, AuthoringError):  # the author's problem, which `grader assign` reports
+        return {}
 
 
 def check_notebook(settings: Settings, path: Path) -> Result:
@@ -77,6 +94,7 @@ def check_notebook(settings: Settings, path: Path) -> Result:
         wall_timeout_s=settings.grading_timeout_s,
         mode="run",
         workdir=path.resolve().parent,
+        files=exercise_files(settings, exercise) or None,
     )
     scored = score_checks(runnable, checks, outcome, Timeouts(settings.cell_timeout_s, settings.grading_timeout_s))
     return Result(

@@ -85,6 +85,15 @@ def _filesystem(job: Path, uid: int, limits: ResourceLimits) -> list[str]:
     return args
 
 
+def _work_files(files: Path | None) -> list[str]:
+    """Each file under ``files`` bound read-only at the same path in the work directory (its folders made)."""
+    if files is None:
+        return []
+    found = sorted(path for path in files.rglob("*") if path.is_file() and not path.is_symlink())
+    inside = [f"{SANDBOX_HOME}/{path.relative_to(files).as_posix()}" for path in found]
+    return [arg for path, where in zip(found, inside, strict=True) for arg in ("--ro-bind", str(path), where)]
+
+
 def _course_mounts(interpreter: Interpreter, ipc_dir: Path) -> list[str]:
     """The interpreter, its site directories and the course package (read-only); the ipc dir (writable)."""
     args = [arg for mount in interpreter.mounts for arg in ("--ro-bind", str(mount), str(mount))]
@@ -102,11 +111,16 @@ def bwrap_command(
     interpreter: Interpreter,
     seccomp_fd: int | None,
     kernel_args: list[str],
+    files: Path | None = None,
 ) -> list[str]:
-    """The bubblewrap command line that runs ``kernel_args`` under ``interpreter``."""
+    """The bubblewrap command line that runs ``kernel_args`` under ``interpreter``.
+
+    ``files``: a folder whose files appear, read-only, at the same paths in the work directory.
+    """
     cmd = [shutil.which("bwrap") or "bwrap", *ISOLATION, "--uid", str(uid), "--gid", str(uid), "--hostname", "sandbox"]
     cmd += _filesystem(job, uid, limits)
     cmd += _course_mounts(interpreter, ipc_dir)
+    cmd += _work_files(files)
     # bubblewrap's own tmpfs (the root, /etc, /dev) would take any amount of writing: read-only
     cmd += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SANDBOX_HOME, "--clearenv"]
     cmd += [arg for key, value in KERNEL_ENV.items() for arg in ("--setenv", key, value)]

@@ -13,9 +13,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from grader.errors import SandboxUnavailable
 from grader.sandbox.cgroups import JobCgroup, job_cgroup_name
@@ -25,6 +25,9 @@ from grader.sandbox.limits import ResourceLimits
 UID_BASE = 61000
 #: concurrent jobs per machine (one uid each)
 SLOTS = 64
+#: in a job directory: the files the kernel finds, read-only, in its working directory (the
+#: launcher binds each one there; :meth:`SandboxJob.provide_files` puts them here)
+WORK_FILES = "files"
 
 
 #: where the kernel's private work directory appears inside the sandbox
@@ -109,6 +112,30 @@ _SIGNAL_CAUSES = {
 }
 
 
+def place_files(files: Mapping[str, Path], folder: Path, *, keep_existing: bool = False) -> None:
+    """Copy ``files`` (relative POSIX path → source file) under ``folder``, readable by all, writable by none.
+
+    Folders made on the way are readable and traversable by all (the sandbox's uid reads them).
+    ``keep_existing``: a file already there is left as it is.
+
+    Raises:
+        ValueError: a path that is absolute or climbs out of ``folder``.
+    """
+    for name, source in sorted(files.items()):
+        relative = PurePosixPath(name)
+        if relative.is_absolute() or not relative.parts or any(part in ("", ".", "..") for part in relative.parts):
+            raise ValueError(f"{name!r}: a file for the work directory must be a relative path inside it")
+        target = folder.joinpath(*relative.parts)
+        if keep_existing and (target.exists() or target.is_symlink()):
+            continue
+        for parent in reversed(target.relative_to(folder).parents[:-1]):
+            if not (folder / parent).is_dir():
+                (folder / parent).mkdir()
+                (folder / parent).chmod(0o755)  # whatever the umask: the sandbox's uid passes through
+        shutil.copyfile(source, target)
+        target.chmod(0o444)
+
+
 @dataclass(frozen=True)
 class SandboxJob:
     """One grading job's sandbox: a uid, a trusted job directory, the limits."""
@@ -125,6 +152,16 @@ class SandboxJob:
     def from_spec(cls, text: str) -> SandboxJob:
         data = json.loads(text)
         return cls(Path(data["job"]), int(data["uid"]), ResourceLimits(**data["limits"]))
+
+    def provide_files(self, files: Mapping[str, Path]) -> None:
+        """Make ``files`` (relative path → source) appear read-only in the kernel's working directory.
+
+        Call before the kernel starts: the launcher binds what :data:`WORK_FILES` holds then.
+        """
+        folder = self.directory / WORK_FILES
+        folder.mkdir(exist_ok=True)
+        folder.chmod(0o755)
+        place_files(files, folder)
 
     @property
     def ipc_prefix(self) -> Path:

@@ -1,7 +1,8 @@
 """The kernelspec's trusted launcher: ``python -m grader.sandbox launch --job DIR --uid N --limits JSON CONN``.
 
 It runs outside the sandbox, prepares the job's private ipc directory (the only host path the
-kernel can write), the job's cgroup and seccomp filter, starts bubblewrap (:mod:`.command`) as
+kernel can write), the job's cgroup and seccomp filter, binds the job's work files (``job/files``,
+when the job has any) read-only into the work directory, starts bubblewrap (:mod:`.command`) as
 the job's uid, enforces the wall-clock limit, and writes ``exit.json`` (what ended the kernel)
 for the trusted side. See :mod:`grader.sandbox` for the whole design.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 from grader.sandbox.cgroups import JobCgroup, job_cgroup_name
 from grader.sandbox.command import BWRAP_ENV, apply_limits, bwrap_command
 from grader.sandbox.interpreter import find_interpreter
-from grader.sandbox.jobs import kill_uid
+from grader.sandbox.jobs import WORK_FILES, kill_uid
 from grader.sandbox.limits import ResourceLimits
 from grader.sandbox.seccomp import write_seccomp_filter
 
@@ -67,6 +68,7 @@ def _start(
         interpreter=find_interpreter(),
         seccomp_fd=seccomp_fd,
         kernel_args=["-f", str(connection)],
+        files=job / WORK_FILES if (job / WORK_FILES).is_dir() else None,
     )
     # the kernel's own output never reaches the runner; GRADER_SANDBOX_DEBUG keeps it in the job dir
     sink = (job / "kernel.log").open("wb") if os.environ.get("GRADER_SANDBOX_DEBUG") else subprocess.DEVNULL

@@ -864,10 +864,10 @@ def test_assign_writes_nothing_when_a_solution_breaks_lint(course: Path) -> None
 
 @pytest.mark.parametrize(
     "config",
-    ["title: x\n", "repository:\n  branch: main\n", "repository: [\n"],
+    ["repository: [\n", "repository:\n  url: example-course\n", "repository:\n  url: [1]\n"],
 )
-def test_assign_needs_the_repository_url(course: Path, config: str) -> None:
-    """Does assign say which _config.yml key to set when the Colab badge has no repository to point to?"""
+def test_assign_needs_a_readable_repository_url(course: Path, config: str) -> None:
+    """Does assign say which _config.yml key to fix when the repository URL is unreadable or not a git URL?"""
     (course / "_config.yml").write_text(config, encoding="utf-8")
     with pytest.raises(AuthoringError, match=r"_config\.yml"):
         authoring.assign(load_settings(course))
@@ -910,3 +910,225 @@ def test_generated_json_is_plain_nbformat(course: Path) -> None:
     raw = json.loads((course / "exercises" / "07-demo.ipynb").read_text(encoding="utf-8"))
     assert raw["nbformat"] == 4 and raw["nbformat_minor"] >= 5
     assert [c["id"] for c in raw["cells"]][:3] == ["intro", markers.HEADER_ID, markers.COLAB_SETUP_ID]
+
+
+# --- where the course is hosted: GitHub, GitLab, another git URL, none ------------------------
+
+GITLAB_URL = "https://gitlab.com/example-org/courses/example-course.git"
+# (repository.url, kind, what the setup cell pip-installs on Colab, where it downloads files from)
+HOSTS = [
+    pytest.param(
+        REPO_URL,
+        "github",
+        "git+https://github.com/example-org/example-course.git@main",
+        "https://raw.githubusercontent.com/example-org/example-course/main/exercises",
+        id="github",
+    ),
+    pytest.param(
+        GITLAB_URL,
+        "gitlab",
+        "git+https://gitlab.com/example-org/courses/example-course.git@main",
+        "https://gitlab.com/example-org/courses/example-course/-/raw/main/exercises",
+        id="gitlab",
+    ),
+    pytest.param(
+        "git@gitlab.example.edu:ml/example-course.git",
+        "gitlab",
+        "git+https://gitlab.example.edu/ml/example-course.git@main",
+        "https://gitlab.example.edu/ml/example-course/-/raw/main/exercises",
+        id="gitlab-ssh",
+    ),
+    pytest.param(
+        "https://git.example.org/example-course.git",
+        "git",
+        "git+https://git.example.org/example-course.git@main",
+        None,
+        id="git-https",
+    ),
+    pytest.param(
+        "git@git.example.org:ml/example-course.git",
+        "git",
+        "git+ssh://git@git.example.org/ml/example-course.git@main",
+        None,
+        id="git-ssh",
+    ),
+    pytest.param("", "none", None, None, id="none"),
+]
+
+
+@pytest.mark.parametrize(("repo_url", "kind", "source", "files_url"), HOSTS)
+def test_each_host_gets_the_badge_and_install_source_it_supports(
+    repo_url: str, kind: str, source: str | None, files_url: str | None
+) -> None:
+    """Is the Colab badge there only for GitHub (Colab opens no other host), with the instructions kept?"""
+    where = authoring.colab.host(repo_url, "main")
+    assert (where.kind, where.pip_source, where.files_url) == (kind, source, files_url)
+    stub = authoring.make_exercise(sample_solution(), exercise_id="07-demo", repo_url=repo_url, branch="main")
+    header = by_id(stub, markers.HEADER_ID)
+    assert ("colab-badge.svg" in header.source) == (kind == "github")
+    assert ("colab.research.google.com" in header.source) == (kind == "github")
+    assert "`grader check exercises/07-demo.ipynb`" in header.source
+    assert [cell.id for cell in stub.cells][:3] == ["intro", markers.HEADER_ID, markers.COLAB_SETUP_ID]
+    assert stub.cells[-1].id == markers.SUBMIT_ID
+
+
+def test_github_output_is_what_it_was() -> None:
+    """Does the host model leave GitHub's header and setup cell exactly as before (the golden file agrees)?"""
+    stub = stub_of(sample_solution())
+    assert by_id(stub, markers.HEADER_ID).source.startswith(
+        f"[![Open In Colab](../_static/colab-badge.svg)]({COLAB})\n\n"
+    )
+    assert by_id(stub, markers.COLAB_SETUP_ID).source == "\n".join(
+        [
+            "# Setup: on Colab, install this course's package and what Colab lacks (Colab's own torch stays).",
+            "# Anywhere else this cell does nothing: install the course environment as the README says.",
+            "import os",
+            "import sys",
+            "",
+            'if "google.colab" in sys.modules:',
+            "    import subprocess",
+            "",
+            '    source = os.environ.get("MLCOURSE_SOURCE", "git+https://github.com/example-org/example-course.git@main")',
+            '    requirement = f"mlcourse-platform[colab] @ {source}"',
+            '    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", requirement], check=True)',
+        ]
+    )
+
+
+def _colab(
+    source: str, monkeypatch: pytest.MonkeyPatch, folder: Path, *, on_colab: bool = True
+) -> tuple[list[list[str]], list[tuple[str, str]]]:
+    """Run a setup cell in ``folder``; returns the commands it ran and the downloads it made (url, file)."""
+    import urllib.request
+
+    runs: list[list[str]] = []
+    downloads: list[tuple[str, str]] = []
+
+    def run(args: list[str], **kwargs: object) -> None:
+        runs.append(list(args))
+        if args[:2] == ["git", "clone"]:  # a clone with the course's exercises/ files in it
+            for name in ("data/tickets.csv", "figure.png"):
+                (Path(args[-1]) / "exercises" / name).parent.mkdir(parents=True, exist_ok=True)
+                (Path(args[-1]) / "exercises" / name).write_text(f"cloned {name}")
+
+    monkeypatch.setattr(subprocess, "run", run)
+    monkeypatch.setattr(urllib.request, "urlretrieve", lambda url, name: downloads.append((url, name)))
+    monkeypatch.chdir(folder)
+    if on_colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(compile(source, "colab-setup", "exec"), {})
+    return runs, downloads
+
+
+@pytest.mark.parametrize(("repo_url", "kind", "source", "files_url"), HOSTS)
+def test_setup_cell_installs_from_each_host_on_colab_only(
+    repo_url: str,
+    kind: str,
+    source: str | None,
+    files_url: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Does the setup cell install from the host on Colab (nothing without one, and says so), and nothing elsewhere?"""
+    for name in (authoring.colab.ENV_SOURCE, authoring.colab.ENV_FILES_URL):
+        monkeypatch.delenv(name, raising=False)
+    cell = authoring.colab.setup_cell(repo_url, "main")
+    assert cell.metadata["tags"] == [markers.TAG_REMOVE_CELL]
+    assert _colab(cell.source, monkeypatch, tmp_path, on_colab=False) == ([], [])
+    runs, downloads = _colab(cell.source, monkeypatch, tmp_path)
+    assert downloads == []
+    if source is None:
+        assert runs == []
+        assert "install its package as the README says" in capsys.readouterr().out
+        monkeypatch.setenv(authoring.colab.ENV_SOURCE, "git+file:///tmp/clone@main")  # still a way to install
+        source = "git+file:///tmp/clone@main"
+        runs, _ = _colab(cell.source, monkeypatch, tmp_path)
+    assert runs == [[sys.executable, "-m", "pip", "install", "--quiet", f"mlcourse-platform[colab] @ {source}"]]
+
+
+@pytest.mark.parametrize(("repo_url", "kind", "source", "files_url"), HOSTS)
+def test_setup_cell_fetches_an_exercises_files_next_to_it_on_colab(
+    repo_url: str,
+    kind: str,
+    source: str | None,
+    files_url: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Are the declared files fetched where the notebook's relative paths find them: from the host's raw
+    files, from a shallow clone where it serves none, or named for upload without a repository?"""
+    for name in (authoring.colab.ENV_SOURCE, authoring.colab.ENV_FILES_URL):
+        monkeypatch.delenv(name, raising=False)
+    cell = authoring.colab.setup_cell(repo_url, "main", ["data/tickets.csv", "figure.png"])
+    (tmp_path / "figure.png").write_text("already here")  # never fetched again
+    assert _colab(cell.source, monkeypatch, tmp_path, on_colab=False) == ([], [])
+    runs, downloads = _colab(cell.source, monkeypatch, tmp_path)
+    installs = [run for run in runs if run[:3] == [sys.executable, "-m", "pip"]]
+    assert len(installs) == (0 if source is None else 1)
+    if files_url is not None:
+        assert downloads == [(f"{files_url}/data/tickets.csv", "data/tickets.csv")]
+        assert (tmp_path / "data").is_dir()
+    elif kind == "git":
+        assert downloads == []
+        clone = [run for run in runs if run[:2] == ["git", "clone"]]
+        assert [run[:-1] for run in clone] == [
+            ["git", "clone", "--quiet", "--depth", "1", "--branch", "main", repo_url]
+        ]
+        assert (tmp_path / "data" / "tickets.csv").read_text() == "cloned data/tickets.csv"
+    else:
+        assert downloads == [] and not (tmp_path / "data").exists()
+        assert "Upload these files next to this notebook" in capsys.readouterr().out
+    assert (tmp_path / "figure.png").read_text() == "already here"
+
+    monkeypatch.setenv(authoring.colab.ENV_FILES_URL, "https://mirror.example.org/exercises")
+    (tmp_path / "data" / "tickets.csv").unlink(missing_ok=True)
+    runs, downloads = _colab(cell.source, monkeypatch, tmp_path)
+    assert downloads == [("https://mirror.example.org/exercises/data/tickets.csv", "data/tickets.csv")]
+    assert not [run for run in runs if run[:2] == ["git", "clone"]]
+
+
+def test_setup_cell_downloads_real_files_from_the_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With MLCOURSE_FILES_URL at a copy of exercises/ (a mirror, a test), does the cell really write the files?"""
+    mirror = tmp_path / "mirror"
+    (mirror / "data").mkdir(parents=True)
+    (mirror / "data" / "tickets.csv").write_text("id,priority\n1,high\n")
+    colab_dir = tmp_path / "content"
+    colab_dir.mkdir()
+    monkeypatch.setenv(authoring.colab.ENV_FILES_URL, mirror.as_uri())
+    monkeypatch.setattr(subprocess, "run", lambda args, **kwargs: None)
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.chdir(colab_dir)
+    cell = authoring.colab.setup_cell(REPO_URL, "main", ["data/tickets.csv"])
+    exec(compile(cell.source, "colab-setup", "exec"), {})
+    assert (colab_dir / "data" / "tickets.csv").read_text() == "id,priority\n1,high\n"
+
+
+@pytest.mark.parametrize("repo_url", [GITLAB_URL, "https://git.example.org/example-course.git", ""])
+def test_assign_and_check_work_for_every_host(course: Path, repo_url: str) -> None:
+    """Can a course on GitLab, on another git host or with no repository at all assign, and then --check?"""
+    (course / "_config.yml").write_text(
+        f"title: Demo course\nrepository:\n  url: {json.dumps(repo_url)}\n  branch: main\n", encoding="utf-8"
+    )
+    lesson = new_notebook(cells=[markdown("# A lesson", cell_id="lesson-title")])
+    write_notebook(lesson, course / "notebooks" / "07-lesson.ipynb")
+    report = authoring.assign(load_settings(course))
+    assert report.written == (Path("exercises/07-demo.ipynb"), Path("notebooks/07-lesson.ipynb"))
+    exercise_nb = read_notebook(course / "exercises" / "07-demo.ipynb")
+    assert "colab-badge.svg" not in by_id(exercise_nb, markers.HEADER_ID).source
+    setup = by_id(read_notebook(course / "notebooks" / "07-lesson.ipynb"), markers.COLAB_SETUP_ID)
+    assert setup.source == authoring.colab.setup_cell(repo_url, "main").source
+    assert authoring.assign(load_settings(course), check=True).checked
+
+
+def test_no_url_is_the_same_as_an_absent_repository(course: Path) -> None:
+    """Do `repository.url:` left empty and no `repository` at all give the same exercise?"""
+    (course / "_config.yml").write_text("title: x\n", encoding="utf-8")
+    authoring.assign(load_settings(course))
+    absent = (course / "exercises" / "07-demo.ipynb").read_bytes()
+    (course / "_config.yml").write_text("repository:\n  url:\n  branch: main\n", encoding="utf-8")
+    authoring.assign(load_settings(course), check=True)
+    assert (course / "exercises" / "07-demo.ipynb").read_bytes() == absent
