@@ -2,26 +2,39 @@
 
 The rules, in order, for each graded cell:
 
-- it passed (ran without error and, when grading, its sanitized outputs match the reference
-  within tolerance) → ``pass``, full points;
 - it was never sent to the kernel → ``not-run``: the kernel died earlier, or a cell timed out
   and the kernel had to be stopped, or the notebook ran past the wall-clock limit;
-- it raised ``NotImplementedError`` (or ``NameError`` after an exercise cell failed) → ``not-run``
-  naming the exercise it needed ("not run: exercise 0.1 raised NotImplementedError");
-- otherwise → ``fail``: it timed out, the kernel died in it, it raised, or its output differs.
+- it timed out, the kernel died in it, or its output went past the limit → ``fail``;
+- an exercise kept it from testing the work → ``not-run`` naming that exercise ("not run:
+  exercise 0.1 raised NotImplementedError"). It raised ``NotImplementedError``: the nearest
+  exercise defining the innermost function of the traceback when that exercise holds a stub,
+  else the nearest stubbed exercise that the names it uses lead to, else the nearest stubbed (or
+  failed) one. It raised ``NameError``: the exercise that should have bound the name last, else
+  the nearest failed exercise whose names it uses, else the nearest failed one. Or, whatever it
+  did, it read a **leftover**: a name whose last binding an exercise's ``NotImplementedError``
+  skipped (exercise 3 stopped at its stub before binding ``result`` again, and the check read
+  exercise 1's ``result``);
+- it passed (no error and, when grading, the reference's values) → ``pass``;
+- otherwise → ``fail``: it raised, or its output differs.
+
+What a cell binds and reads comes from its source (:mod:`ast`; :func:`_names`). A cell that
+was stopped passes its cause on to the names it binds (after a top-level stub ``raise``: the
+names bound from there on), and so does a cell that ran on a leftover.
 
 Every not-run or fail scores zero. The wording comes from :mod:`grader.grading.results`.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from nbformat import NotebookNode
 
-from grader.format import markers
+from grader.authoring.stubs import python_code
 from grader.format.cells import GradedCell, cell_label, exercise_cells, exercise_label
 from grader.grading import results
 from grader.grading.results import CheckResult
@@ -53,54 +66,350 @@ class Scored:
 
 
 _UNDEFINED = re.compile(r"name '(\w+)' is not defined")
+_NOT_IMPLEMENTED = "NotImplementedError"
+#: what a cell that cannot be parsed defines, read line by line (a learner's syntax error)
+_DEFINED_LINE = re.compile(r"^\s*(?:async\s+def|def|class)\s+(\w+)|^(\w+)\s*(?::[^=]*)?=(?!=)", re.MULTILINE)
+_MAGIC_LINE = re.compile(r"^\s*[%!].*$", re.MULTILINE)
 
 
-def _defines(source: str, name: str) -> bool:
-    """Whether a cell defines ``name`` (a function, a class, or a top-level assignment)."""
-    escaped = re.escape(name)
-    pattern = rf"^\s*(?:async\s+def|def|class)\s+{escaped}\b|^{escaped}\s*(?::[^=]*)?=(?!=)"
-    return re.search(pattern, source, re.MULTILINE) is not None
+# --- what a cell binds and reads ------------------------------------------------------------
 
 
-def _exercise_defining(nb: NotebookNode, before: int, functions: list[str]) -> tuple[int, str] | None:
-    """The exercise cell (before ``before``) defining the innermost learner function of a traceback."""
-    exercises = [(i, c) for i, c in exercise_cells(nb) if i < before]
-    for function in reversed(functions):
-        for index, cell in reversed(exercises):
-            if _defines(cell.source, function):
-                return index, function
-    return None
+@dataclass(frozen=True)
+class _Names:
+    """What a cell's source binds and reads (see :func:`_names`)."""
+
+    #: global names it binds: functions, classes, assignments, imports, loop and ``with`` targets
+    binds: frozenset[str] = frozenset()
+    #: functions and classes it defines anywhere, by name and by qualified name (``Model.forward``)
+    functions: frozenset[str] = frozenset()
+    #: global names it reads before binding them itself (function bodies included)
+    reads: frozenset[str] = frozenset()
+    #: strings that could name a global (``globals()["check_schema"]``): followed, never blamed on their own
+    strings: frozenset[str] = frozenset()
+    #: it holds ``raise NotImplementedError`` (a stub) somewhere
+    stub: bool = False
+    #: names bound before its first top-level ``raise NotImplementedError`` (``None``: it has none)
+    before_stub: frozenset[str] | None = None
 
 
-def _blamed_exercise(
-    nb: NotebookNode, index: int, record: dict[str, Any], outcome: RunOutcome, limits: Timeouts
-) -> str | None:
-    """The not-run message when a check failed only because an exercise is not done or broke."""
-    ename = record.get("ename")
-    exercises = [(i, c) for i, c in exercise_cells(nb) if i < index]
-    failed = [(i, c) for i, c in exercises if outcome.cells.get(i, {}).get("status") == "failed"]
+def _raises_not_implemented(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Raise) or node.exc is None:
+        return False
+    exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+    return isinstance(exc, ast.Name) and exc.id == _NOT_IMPLEMENTED
 
-    def because(i: int, cell: NotebookNode, default: str) -> str:
-        own = outcome.cells.get(i, {})
-        label = exercise_label(cell)
-        if own.get("reason") == "timeout":
-            return results.not_run_exercise_timed_out(label, limits.cell_timeout_s)
-        return results.not_run_exercise_raised(label, own.get("ename") or default)
 
-    if ename == "NotImplementedError" and exercises:
-        found = _exercise_defining(nb, index, record.get("functions", []))
+def _top_level_stub(statement: ast.stmt) -> bool:
+    """Whether the statement itself (not a function or class it defines) raises ``NotImplementedError``."""
+    todo: list[ast.AST] = [statement]
+    while todo:
+        node = todo.pop()
+        if _raises_not_implemented(node):
+            return True
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            todo.extend(ast.iter_child_nodes(node))
+    return False
+
+
+class _Scope(ast.NodeVisitor):
+    """One scope's bindings in the order Python runs them: what is read before it is bound."""
+
+    def __init__(self, bound: set[str] | None = None, prefix: str = "") -> None:
+        self.bound: set[str] = set(bound or ())
+        self.reads: set[str] = set()  # read before bound, right away
+        self.later: set[str] = set()  # read by a function body (when it is called)
+        self.globals: set[str] = set()  # declared ``global`` in a function body and bound there
+        self.functions: set[str] = set()
+        self.prefix = prefix
+
+    def read(self, name: str) -> None:
+        if name not in self.bound:
+            self.reads.add(name)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self.read(node.id)
+        elif isinstance(node.ctx, ast.Store):
+            self.bound.add(node.id)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)
+        for target in node.targets:
+            self.visit(target)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.visit(node.value)
+        if isinstance(node.target, ast.Name):
+            self.read(node.target.id)
+        self.visit(node.target)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self.visit(node.annotation)
+        if node.value is not None:
+            self.visit(node.value)
+            self.visit(node.target)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.visit(node.value)
+        self.visit(node.target)
+
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
+        self.visit(node.iter)
+        self.visit(node.target)
+        for statement in [*node.body, *node.orelse]:
+            self.visit(statement)
+
+    visit_AsyncFor = visit_For
+
+    def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
+        for alias in node.names:
+            if alias.name != "*":
+                self.bound.add(alias.asname or alias.name.split(".")[0])
+
+    visit_ImportFrom = visit_Import
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.type is not None:
+            self.visit(node.type)
+        if node.name:
+            self.bound.add(node.name)
+        for statement in node.body:
+            self.visit(statement)
+
+    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp) -> None:
+        outer = set(self.bound)  # its loop variables are its own
+        for generator in node.generators:
+            self.visit(generator.iter)
+            self.visit(generator.target)
+            for condition in generator.ifs:
+                self.visit(condition)
+        for part in (node.key, node.value) if isinstance(node, ast.DictComp) else (node.elt,):
+            self.visit(part)
+        self.bound = outer
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comprehension
+
+    def _body(self, name: str, arguments: ast.arguments | None, body: list[ast.stmt]) -> None:
+        """A function's body: the globals it reads when called, the functions it defines."""
+        inner = _Scope({a.arg for a in _arguments(arguments)}, prefix=f"{self.prefix}{name}.")
+        declared = {n for s in body for g in ast.walk(s) if isinstance(g, ast.Global) for n in g.names}
+        for statement in body:
+            inner.visit(statement)
+        self.later |= (inner.reads | inner.later) - (inner.bound - declared)
+        self.globals |= (inner.bound & declared) | inner.globals
+        self.functions |= inner.functions
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        for expression in [*node.decorator_list, *node.args.defaults, *node.args.kw_defaults]:
+            if expression is not None:
+                self.visit(expression)
+        self.bound.add(node.name)
+        self.functions |= {node.name, f"{self.prefix}{node.name}"}
+        self._body(node.name, node.args, node.body)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        for expression in [*node.args.defaults, *node.args.kw_defaults]:
+            if expression is not None:
+                self.visit(expression)
+        self._body("<lambda>", node.args, [ast.Expr(node.body)])
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for expression in [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]:
+            self.visit(expression)
+        inner = _Scope(prefix=f"{self.prefix}{node.name}.")  # the class body runs now; its names are its own
+        for statement in node.body:
+            inner.visit(statement)
+        self.reads |= inner.reads - self.bound
+        self.later |= inner.later
+        self.globals |= inner.globals
+        self.functions |= inner.functions | {node.name, f"{self.prefix}{node.name}"}
+        self.bound.add(node.name)
+
+
+def _arguments(arguments: ast.arguments | None) -> list[ast.arg]:
+    if arguments is None:
+        return []
+    extra = [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
+    return [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, *extra]
+
+
+@functools.lru_cache(maxsize=512)
+def _names(source: str) -> _Names:
+    """What a cell binds and reads; read line by line when it is not valid Python."""
+    for text in (source, _MAGIC_LINE.sub("", source)):
+        try:
+            return _parsed(ast.parse(python_code(text)))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):  # not Python, or nested past any sense
+            continue
+    defined = frozenset(a or b for a, b in _DEFINED_LINE.findall(source))
+    return _Names(binds=defined, functions=defined, stub=_NOT_IMPLEMENTED in source)
+
+
+def _parsed(tree: ast.Module) -> _Names:
+    scope, before_stub = _Scope(), None
+    for statement in tree.body:
+        if before_stub is None and _top_level_stub(statement):
+            before_stub = frozenset(scope.bound)
+        scope.visit(statement)
+    strings = {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier()
+    }
+    return _Names(
+        binds=frozenset(scope.bound | scope.globals),
+        functions=frozenset(scope.functions),
+        reads=frozenset(scope.reads | (scope.later - scope.bound)),
+        strings=frozenset(strings),
+        stub=any(_raises_not_implemented(node) for node in ast.walk(tree)),
+        before_stub=before_stub,
+    )
+
+
+# --- which exercise stopped a cell ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Cause:
+    """The exercise that kept a cell from doing its work, and the not-run message that says so."""
+
+    exercise: int
+    message: str
+    #: the exercise raised ``NotImplementedError``: whatever ran after it on its names ran on leftovers
+    not_done: bool
+
+
+#: name → (the cell that bound it last, the cause when that cell was stopped before binding it)
+_Bindings = dict[str, tuple[int, _Cause | None]]
+
+
+class _Trail:
+    """One pass over the notebook that ran: who bound each name last, which exercise stopped each cell."""
+
+    def __init__(self, nb: NotebookNode, outcome: RunOutcome, limits: Timeouts) -> None:
+        self.nb, self.outcome, self.limits = nb, outcome, limits
+        self.exercises = [i for i, _ in exercise_cells(nb)]
+        #: the bindings each code cell saw, and the cause of every cell that ran and was stopped
+        self.bindings: dict[int, _Bindings] = {}
+        self.causes: dict[int, _Cause | None] = {}
+        bindings: _Bindings = {}
+        for i, cell in enumerate(nb.cells):
+            if cell.get("cell_type") != "code":
+                continue
+            self.bindings[i] = bindings
+            record = outcome.cells.get(i)
+            if record is None or record.get("status") == "not-run":
+                continue
+            if i in self.exercises and record.get("status") == "failed":
+                cause: _Cause | None = self.exercise(i, "an exception")
+            else:
+                cause = self.why(i, record)
+            self.causes[i] = cause
+            names = _names(cell.source)
+            kept = (names.before_stub or frozenset()) if record.get("ename") == _NOT_IMPLEMENTED else frozenset()
+            bindings = {**bindings, **{n: (i, None if n in kept else cause) for n in names.binds}}
+
+    def names(self, index: int) -> _Names:
+        return _names(self.nb.cells[index].source)
+
+    def failed(self, index: int) -> bool:
+        return self.outcome.cells.get(index, {}).get("status") == "failed"
+
+    def not_done(self, index: int) -> bool:
+        """An exercise cell that still holds a stub, or raised ``NotImplementedError`` itself."""
+        return self.names(index).stub or self.outcome.cells.get(index, {}).get("ename") == _NOT_IMPLEMENTED
+
+    def exercise(self, index: int, default: str, *, own: bool = True) -> _Cause:
+        """Exercise ``index`` as the cause: how it failed (``own``), else that it raised ``default``."""
+        record = self.outcome.cells.get(index, {}) if own else {}
+        label = exercise_label(self.nb.cells[index])
+        if record.get("reason") == "timeout":
+            return _Cause(index, results.not_run_exercise_timed_out(label, self.limits.cell_timeout_s), False)
+        ename = str(record.get("ename") or default)
+        return _Cause(index, results.not_run_exercise_raised(label, ename), ename == _NOT_IMPLEMENTED)
+
+    def defining(self, before: int, functions: list[str]) -> tuple[int, str] | None:
+        """The nearest exercise cell (before ``before``) defining the innermost learner function of a traceback."""
+        exercises = [i for i in self.exercises if i < before]
+        for function in reversed(functions):
+            for index in reversed(exercises):
+                defined = self.names(index).functions
+                if function in defined or function.rsplit(".", 1)[-1] in defined:
+                    return index, function
+        return None
+
+    def reached(self, index: int) -> set[int]:
+        """The cells whose bindings cell ``index`` uses, directly or through the functions it calls."""
+        bindings, cells, seen = self.bindings[index], set(), set()
+        todo = [*self.names(index).reads, *self.names(index).strings]
+        while todo:
+            name = todo.pop()
+            if name in seen or name not in bindings:
+                continue
+            seen.add(name)
+            binder = bindings[name][0]
+            if binder not in cells:
+                cells.add(binder)
+                todo += [*self.names(binder).reads, *self.names(binder).strings]
+        return cells
+
+    def stub_reached(self, index: int, record: dict[str, Any]) -> _Cause | None:
+        """The exercise whose stub raised the ``NotImplementedError`` of cell ``index``."""
+        before = [i for i in self.exercises if i < index]
+        if not before:
+            return None
+        found = self.defining(index, record.get("functions", []))
+        if found is not None and self.not_done(found[0]):
+            return self.exercise(found[0], _NOT_IMPLEMENTED, own=False)
+        for cell in sorted(self.reached(index), reverse=True):  # the nearest stub its names lead to
+            if cell in before and self.not_done(cell):
+                return self.exercise(cell, _NOT_IMPLEMENTED, own=False)
+            cause = self.causes.get(cell)
+            if cause is not None and cause.not_done:  # a cell that a stub stopped, or that ran on a leftover
+                return cause
         if found is not None:
-            cell = nb.cells[found[0]]
-            return results.not_run_exercise_raised(exercise_label(cell), "NotImplementedError")
-        stubbed = [(i, c) for i, c in exercises if markers.CODE_STUB in c.source]
-        i, cell = (failed or stubbed or exercises)[-1]
-        return because(i, cell, "NotImplementedError")
-    if ename == "NameError" and failed:
-        missing = _UNDEFINED.search(str(record.get("evalue", "")))
-        owners = [(i, c) for i, c in failed if missing and _defines(c.source, missing.group(1))]
-        i, cell = (owners or failed)[0]  # the first failure is the likeliest cause of the rest
-        return because(i, cell, "an exception")
-    return None
+            return self.exercise(found[0], _NOT_IMPLEMENTED, own=False)
+        stubbed = [i for i in before if self.not_done(i)]
+        if stubbed:
+            return self.exercise(stubbed[-1], _NOT_IMPLEMENTED, own=False)
+        failed = [i for i in before if self.failed(i)]
+        return self.exercise((failed or before)[-1], _NOT_IMPLEMENTED)
+
+    def missing(self, index: int, record: dict[str, Any]) -> _Cause | None:
+        """The exercise that should have bound the name of cell ``index``'s ``NameError``."""
+        undefined = _UNDEFINED.search(f"{record.get('evalue', '')}\n{record.get('last_line', '')}")
+        reads = set(self.names(index).reads)
+        if undefined is not None:
+            binder = self.bindings[index].get(undefined.group(1))
+            if binder is not None and binder[1] is not None:
+                return binder[1]
+            reads.add(undefined.group(1))
+        failed = [i for i in self.exercises if i < index and self.failed(i)]
+        users = [i for i in failed if self.names(i).binds & reads]
+        return self.exercise((users or failed)[-1], "an exception") if failed else None
+
+    def leftover(self, index: int) -> _Cause | None:
+        """The not-done exercise when cell ``index`` read a name that exercise kept from being bound again."""
+        bindings = self.bindings[index]
+        stopped = [bindings[n] for n in self.names(index).reads if n in bindings]
+        causes = [(binder, cause) for binder, cause in stopped if cause is not None and cause.not_done]
+        return max(causes, key=lambda pair: pair[0])[1] if causes else None
+
+    def why(self, index: int, record: dict[str, Any]) -> _Cause | None:
+        """The exercise that kept cell ``index`` (which ran) from testing the learner's work, if one did."""
+        if record.get("status") == "passed" or record.get("reason") == "mismatch":
+            return self.leftover(index)
+        if record.get("reason") != "error":
+            return None  # it timed out, or the kernel died in it: its own failure
+        found = None
+        if record.get("ename") == _NOT_IMPLEMENTED:
+            found = self.stub_reached(index, record)
+        elif record.get("ename") == "NameError":
+            found = self.missing(index, record)
+        return found or self.leftover(index)
 
 
 def _not_reached(nb: NotebookNode, record: dict[str, Any] | None, outcome: RunOutcome, limits: Timeouts) -> str | None:
@@ -120,13 +429,12 @@ def _not_reached(nb: NotebookNode, record: dict[str, Any] | None, outcome: RunOu
     return None
 
 
-def _verdict(
-    nb: NotebookNode, check: GradedCell, outcome: RunOutcome, limits: Timeouts, *, withheld: bool = False
-) -> tuple[CheckResult, bool]:
+def _verdict(trail: _Trail, check: GradedCell, *, withheld: bool = False) -> tuple[CheckResult, bool]:
     """One check's result, and whether it is a grading error.
 
     ``withheld``: a visible check after a hidden one, whose details feedback must not show.
     """
+    nb, outcome, limits = trail.nb, trail.outcome, trail.limits
 
     def result(status: results.CheckStatus, message: str = "") -> CheckResult:
         points = check.points if status == "pass" else 0.0
@@ -148,8 +456,6 @@ def _verdict(
         if why is None:
             return result("not-run", results.not_run_grading_error()), True
         return result("not-run", why), False
-    if record.get("status") == "passed":
-        return result("pass"), False
     reason = record.get("reason")
     if reason == "timeout":
         return result("fail", results.timed_out(limits.cell_timeout_s)), False
@@ -157,15 +463,17 @@ def _verdict(
         return result("fail", results.kernel_died_here(outcome.kernel_exit)), False
     if reason == "output-limit":
         return result("fail", results.kernel_died_here(results.OUTPUT_LIMIT)), False
+    stopped_by = trail.causes.get(check.index)
+    if stopped_by is not None:
+        return result("not-run", stopped_by.message), False
+    if record.get("status") == "passed":
+        return result("pass"), False
     if reason == "mismatch":
         return result(
             "fail", results.output_differs(record.get("difference"), hidden=check.hidden, withheld=withheld)
         ), False
     if reason == "error":
-        blamed = _blamed_exercise(nb, check.index, record, outcome, limits)
-        if blamed is not None:
-            return result("not-run", blamed), False
-        found = _exercise_defining(nb, check.index, record.get("functions", []))
+        found = trail.defining(check.index, record.get("functions", []))
         where = f"{found[1]}() ({cell_label(nb, found[0])})" if found else None
         message = results.raised(
             str(record.get("ename", "an exception")),
@@ -182,9 +490,9 @@ def score_checks(
     nb: NotebookNode, checks: tuple[GradedCell, ...] | list[GradedCell], outcome: RunOutcome, limits: Timeouts
 ) -> Scored:
     """The verdict on every graded cell of the notebook that ran (``nb``, as assembled)."""
+    trail = _Trail(nb, outcome, limits)
     first_hidden = min((check.index for check in checks if check.hidden), default=None)
     verdicts = [
-        _verdict(nb, check, outcome, limits, withheld=first_hidden is not None and check.index > first_hidden)
-        for check in checks
+        _verdict(trail, check, withheld=first_hidden is not None and check.index > first_hidden) for check in checks
     ]
     return Scored(tuple(v for v, _ in verdicts), any(error for _, error in verdicts))

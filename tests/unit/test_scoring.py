@@ -10,6 +10,7 @@ from nbformat import NotebookNode
 
 from grader.format import markers
 from grader.format.cells import cell_label, graded_cells
+from grader.grading import scoring
 from grader.grading.runner import RunOutcome
 from grader.grading.scoring import Timeouts, score_checks
 
@@ -177,3 +178,199 @@ def test_missing_records_are_a_grading_error() -> None:
 def test_cell_labels(index: int, label: str) -> None:
     """Do messages name cells the way the learner sees them?"""
     assert cell_label(notebook(), index) == label
+
+
+# --- which exercise a check that cannot run names (issue 13) ---------------------------------
+
+STUB = markers.CODE_STUB
+SHIFT = f"class Shift:\n    def __init__(self, k):\n        self.k = k\n\n    def predict(self, x):\n        {STUB}\n"
+
+
+def three_exercises(third: str) -> NotebookNode:
+    """Three exercises with checks after each; both exercise 3.1 and exercise 3.3 bind ``result``."""
+
+    def cell(source: str, role: str | None = None, grader: dict[str, Any] | None = None) -> NotebookNode:
+        new = v4.new_code_cell(source)
+        if role:
+            new.metadata["tags"] = [role]
+        if grader:
+            new.metadata[markers.META_GRADER] = grader
+        return new
+
+    first = (
+        "def mean_of(values):\n    return sum(values) / len(values)\n\n\n"
+        "def predict_all(model, values):\n    return [model.predict(v) for v in values]\n\n\n"
+        "result = mean_of(TRAIN)"
+    )
+    nb = v4.new_notebook()
+    nb.cells = [
+        cell("TRAIN = [1.0, 2.0, 6.0]"),  # 0
+        cell(first, markers.TAG_EXERCISE, {"id": "3.1"}),  # 1
+        cell("# Check 3.1: mean\nassert mean_of([1, 2, 3]) == 2", markers.TAG_CHECK, {"id": "3.1", "points": 1}),
+        cell("def spread(values):\n    return max(values) - min(values)", markers.TAG_EXERCISE, {"id": "3.2"}),  # 3
+        cell("# Check 3.2: spread\nprint(spread(TRAIN))", markers.TAG_HIDDEN_CHECK, {"id": "3.2", "points": 1}),
+        cell(third, markers.TAG_EXERCISE, {"id": "3.3"}),  # 5
+        cell(
+            "# Check 3.3: shift\nprint(predict_all(Shift(2.0), [1.0]))",
+            markers.TAG_HIDDEN_CHECK,
+            {"id": "3.3", "points": 1},
+        ),
+        cell("# Check 3.4: result\nprint(result)", markers.TAG_HIDDEN_CHECK, {"id": "3.4", "points": 1}),  # 7
+    ]
+    return nb
+
+
+def verdicts_of(nb: NotebookNode, *records: dict[str, Any]) -> list[tuple[str, float, str]]:
+    scored = score_checks(nb, graded_cells(nb), outcome(*records), LIMITS)
+    return [(c.status, c.points, c.message) for c in scored.checks]
+
+
+def mismatch(index: int) -> dict[str, Any]:
+    return {"event": "cell", "index": index, "status": "failed", "reason": "mismatch", "difference": "1.0 != 4.0"}
+
+
+NOT_DONE_3 = "not run: exercise 3.3 raised NotImplementedError"
+#: exercise 3.3 as its stub: a method stubbed, then a top-level stub before `result` is bound again
+STUBBED_THIRD = f"{SHIFT}\n\n{STUB}\nresult = mean_of(predict_all(model, TRAIN))"
+
+
+def test_a_stubbed_method_is_blamed_on_its_own_exercise() -> None:
+    """A stub in a method of exercise 3.3, called through a helper of exercise 3.1: is 3.3 named, not 3.1?
+
+    IPython names the method's frame ``Shift.predict``, which the traceback record does not list:
+    the record holds only ``predict_all`` (exercise 3.1).
+    """
+    got = verdicts_of(
+        three_exercises(STUBBED_THIRD),
+        *[passed(i) for i in range(5)],
+        error(5, "NotImplementedError", "NotImplementedError: exercise not done yet"),
+        error(6, "NotImplementedError", "NotImplementedError: exercise not done yet", ["predict_all"]),
+        mismatch(7),
+    )
+    assert got[2] == ("not-run", 0, NOT_DONE_3)
+
+
+def test_a_leftover_from_an_earlier_exercise_is_not_run() -> None:
+    """Exercise 3.3 stopped before binding ``result`` again: does the check that read 3.1's value say not run?"""
+    got = verdicts_of(
+        three_exercises(STUBBED_THIRD),
+        *[passed(i) for i in range(5)],
+        error(5, "NotImplementedError", "NotImplementedError: exercise not done yet"),
+        error(6, "NotImplementedError", "NotImplementedError: exercise not done yet", ["predict_all"]),
+        mismatch(7),
+    )
+    assert got[3] == ("not-run", 0, NOT_DONE_3)
+
+
+def test_a_done_method_passes_while_the_leftover_check_is_not_run() -> None:
+    """Shift.predict written, the top-level stub left: is Shift (bound before the stub) still graded?"""
+    done = SHIFT.replace(STUB, "return x + self.k")
+    got = verdicts_of(
+        three_exercises(f"{done}\n\n{STUB}\nresult = mean_of(predict_all(model, TRAIN))"),
+        *[passed(i) for i in range(5)],
+        error(5, "NotImplementedError", "NotImplementedError: exercise not done yet"),
+        passed(6),
+        passed(7),  # it printed exercise 3.1's result, which happened to be the reference's
+    )
+    assert got[2:] == [("pass", 1, ""), ("not-run", 0, NOT_DONE_3)]
+
+
+@pytest.mark.parametrize(
+    ("check", "expected"),
+    [
+        (
+            "# Check 3.4: result\nresult = mean_of(TRAIN)\nprint(result)",
+            ("fail", 0, "output differs from the reference"),
+        ),
+        ("# Check 3.4: result\nprint([result for result in TRAIN])", ("fail", 0, "output differs from the reference")),
+        ("# Check 3.4: result\ndef show():\n    print(result)\n\n\nshow()", ("not-run", 0, NOT_DONE_3)),
+    ],
+    ids=["binds-it-first", "comprehension-variable", "read-in-a-function"],
+)
+def test_only_names_a_check_reads_from_earlier_cells_count(check: str, expected: tuple[str, float, str]) -> None:
+    """Is a name the check binds first (or a comprehension's variable) no leftover, and one read in a function one?"""
+    nb = three_exercises(STUBBED_THIRD)
+    nb.cells[7].source = check
+    records = [*[passed(i) for i in range(5)], error(5, "NotImplementedError", "NotImplementedError")]
+    assert verdicts_of(nb, *records, passed(6), mismatch(7))[3] == expected
+
+
+def test_a_later_cell_that_binds_the_name_again_ends_the_leftover() -> None:
+    """A learner's own cell after exercise 3.3 binds ``result``: is the check judged on that value?"""
+    nb = three_exercises(STUBBED_THIRD)
+    nb.cells.insert(6, v4.new_code_cell("result = 4.0"))
+    records = [*[passed(i) for i in range(5)], error(5, "NotImplementedError", "NotImplementedError"), passed(6)]
+    assert verdicts_of(nb, *records, passed(7), mismatch(8))[3] == ("fail", 0, "output differs from the reference")
+
+
+def test_a_name_error_after_a_cell_a_stub_stopped_names_that_stub() -> None:
+    """``result = evaluate()`` in a lesson cell hits exercise 3.2's stub: does a NameError for ``result`` name 3.2?"""
+    nb = three_exercises(SHIFT)
+    nb.cells[3].source = f"def evaluate():\n    {STUB}"
+    nb.cells[4].source = "# Check 3.2: evaluate\nprint(evaluate())"
+    nb.cells.insert(4, v4.new_code_cell("result = evaluate()"))
+    not_done = error(4, "NotImplementedError", "NotImplementedError", ["evaluate"])
+    undefined = error(8, "NameError", "NameError: name 'result' is not defined")
+    got = verdicts_of(
+        nb, *[passed(i) for i in range(4)], not_done, {**not_done, "index": 5}, passed(6), passed(7), undefined
+    )
+    assert [got[1], got[3]] == [("not-run", 0, "not run: exercise 3.2 raised NotImplementedError")] * 2
+
+
+def test_a_not_implemented_error_names_the_nearest_stub_before_a_failed_exercise() -> None:
+    """Exercise 3.1 raised ValueError, 3.3 is the stub, the traceback names nothing: is 3.3 named?"""
+    nb = three_exercises(STUBBED_THIRD)
+    nb.cells[6].source = "# Check 3.3: shift\nprint(Shift(2.0).predict(1.0))"
+    records = [passed(0), error(1, "ValueError", "ValueError: x"), *[passed(i) for i in range(2, 5)]]
+    got = verdicts_of(nb, *records, error(5, "ValueError", "ValueError"), error(6, "NotImplementedError", "x"))
+    assert got[2] == ("not-run", 0, "not run: exercise 3.3 raised NotImplementedError")
+
+
+@pytest.mark.parametrize(
+    ("source", "binds", "reads", "functions"),
+    [
+        ("import numpy as np, os.path\nfrom math import *\nfrom a import b as c", {"np", "os", "c"}, set(), set()),
+        (
+            "x, (y, *z) = f()\nfor i in y:\n    w = i\nwith g() as h:\n    pass",
+            {"x", "y", "z", "i", "w", "h"},
+            {"f", "g"},
+            set(),
+        ),
+        ("total += 1\nn: int\nm: int = k", {"total", "m"}, {"total", "int", "k"}, set()),
+        (
+            "@deco\nclass Model(Base):\n    size = SIZE\n\n"
+            "    def forward(self, x=DEFAULT):\n        return helper(x) + self.size\n",
+            {"Model"},
+            {"deco", "Base", "SIZE", "DEFAULT", "helper"},
+            {"Model", "forward", "Model.forward"},
+        ),
+        (
+            "def f(a):\n    global seen\n    seen = a\n    b = a + later\n    return b\n\nlater = 1",
+            {"f", "seen", "later"},
+            set(),
+            {"f"},
+        ),
+        (
+            "y = [v for v in values if v]\ntry:\n    pass\nexcept E as err:\n    e = err",
+            {"y", "e", "err"},
+            {"values", "E"},
+            set(),
+        ),
+        ("%timeit f()\nx = 1", {"x"}, {"get_ipython"}, set()),
+        ("def broken(:\nresult = 1", {"broken", "result"}, set(), {"broken", "result"}),
+    ],
+    ids=[
+        "imports",
+        "assignments",
+        "augmented",
+        "class",
+        "function-body",
+        "comprehension-except",
+        "magic",
+        "syntax-error",
+    ],
+)
+def test_what_a_cell_binds_and_reads(source: str, binds: set[str], reads: set[str], functions: set[str]) -> None:
+    """Does the analysis of a cell find what it binds, what it reads first, and the functions it defines?"""
+    names = scoring._names(source)
+    assert (set(names.binds), set(names.reads), set(names.functions)) == (binds, reads, functions)
