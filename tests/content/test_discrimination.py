@@ -9,6 +9,9 @@ as replacements for exercise cells (keyed by ``metadata.grader.id``):
   ``EXPECTED_FAILURES`` names them, fail exactly those checks (with a real ``fail``, not a
   ``not-run``), so the check designed for the mistake is shown to be the one that catches it.
 
+For every fixture, ``grader check`` on the learner's version (no hidden checks) must give each
+visible check the verdict grading gives it: one verdict rule for self-check and grading.
+
 Exercise cells a fixture does not replace keep the reference solution's source. A new lesson
 adds its own fixture module; nothing here needs to change.
 """
@@ -23,9 +26,11 @@ from types import ModuleType
 import pytest
 from nbformat import NotebookNode
 
+from grader.format import markers
 from grader.format.cells import exercise_cells
 from grader.format.notebooks import read_notebook, write_notebook
 from grader.grading.engine import grade_notebook
+from grader.grading.selfcheck import check_notebook
 from grader.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +80,13 @@ def _with_replacements(solution: NotebookNode, replacements: dict[str, str]) -> 
     return nb
 
 
+def _learner_version(nb: NotebookNode) -> NotebookNode:
+    """What the learner has: the notebook without its hidden checks."""
+    learner = copy.deepcopy(nb)
+    learner.cells = [cell for cell in learner.cells if markers.TAG_HIDDEN_CHECK not in cell.metadata.get("tags", [])]
+    return learner
+
+
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The course's settings, with grading bundles built in a private folder (once per session)."""
@@ -118,6 +130,12 @@ def test_fixture_is_graded_as_expected(settings: Settings, tmp_path: Path, exerc
     result = grade_notebook(settings, submission, exercise=exercise, name=name)
 
     assert result.status == "graded", f"{name}: not graded ({result.status}): {result.message}"
+    # one verdict rule: the learner's self-check judges every visible check as grading does
+    learner = tmp_path / "learner" / f"{name}.ipynb"
+    write_notebook(_learner_version(_with_replacements(_solution(exercise), table[name])), learner)
+    checked = {check.id: check.status for check in check_notebook(settings, learner).checks}
+    graded = {check.id: check.status for check in result.checks if not check.hidden}
+    assert checked == graded, f"{name}: grader check says {checked}, grading says {graded}"
     lost = {check.id: check for check in result.checks if check.points < check.max_points}
     report = "; ".join(f"{check.title}: {check.status} ({check.message})" for check in lost.values())
     if kind == "correct":
