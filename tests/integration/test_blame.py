@@ -13,12 +13,13 @@ from __future__ import annotations
 import nbformat
 import pytest
 from nbformat import NotebookNode, v4
+from toy_course import code, write_course
 
 from grader.format import markers
 from grader.grading.bundle import Bundle, build_bundle
 from grader.grading.engine import grade_notebook
 from grader.grading.results import Result
-from grader.settings import Settings, load_settings
+from grader.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -62,16 +63,6 @@ result = mean_of(predict_all(model, TRAIN))'''
 NOT_DONE_3 = "not run: exercise 9.3 raised NotImplementedError"
 
 
-def code(source: str, cell_id: str, role: str | None = None, grader: dict[str, object] | None = None) -> NotebookNode:
-    cell = v4.new_code_cell(source)
-    cell.id = cell_id
-    if role:
-        cell.metadata["tags"] = [role]
-    if grader:
-        cell.metadata[markers.META_GRADER] = grader
-    return cell
-
-
 def solution() -> NotebookNode:
     nb = v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -110,16 +101,7 @@ def solution() -> NotebookNode:
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    root = tmp_path_factory.mktemp("course")
-    (root / "_toc.yml").write_text("format: jb-book\nroot: intro\n", encoding="utf-8")
-    (root / "_config.yml").write_text(
-        "title: toy\nrepository:\n  url: https://github.com/example/toy\n  branch: main\n", encoding="utf-8"
-    )
-    (root / "solutions").mkdir()
-    nbformat.write(solution(), root / "solutions" / f"{EXERCISE}.ipynb")
-    return load_settings(
-        root, build_dir=root / "_build", cell_timeout_s=60.0, grading_timeout_s=120.0, kernel_name="python3"
-    )
+    return write_course(tmp_path_factory.mktemp("course"), EXERCISE, solution())
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat import NotebookNode, v4
+from toy_course import code
 
 from grader.format import markers
 from grader.grading.bundle import build_bundle
@@ -55,16 +56,6 @@ HIDDEN_VALUE = "# Check 8.2: a larger sum, as a bare expression\nsquare_sum(100)
 HIDDEN_BOOL = "# Check 8.3: evenness\nis_even(4)"
 HIDDEN_PRINT = '# Check 8.4: several sums, printed\nfor n in (2, 10):\n    print("n =", n, "->", square_sum(n))'
 HIDDEN_FRAME = '# Check 8.5: counts per team\nteam_counts(["b", "a", "b", "c", "b"])'
-
-
-def code(source: str, cell_id: str, role: str | None = None, grader: dict[str, object] | None = None) -> NotebookNode:
-    cell = v4.new_code_cell(source)
-    cell.id = cell_id
-    if role:
-        cell.metadata["tags"] = [role]
-    if grader:
-        cell.metadata[markers.META_GRADER] = grader
-    return cell
 
 
 def solution() -> NotebookNode:

@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat import NotebookNode, v4
+from toy_course import code
 
 from grader import authoring
 from grader.format import markers
@@ -60,16 +61,6 @@ def count_urgent(path):
         return sum(row["priority"] == "high" for row in csv.DictReader(handle))"""
 
 needs_sandbox = pytest.mark.skipif(not sandbox_available(), reason="needs the grading sandbox (grader doctor)")
-
-
-def code(source: str, cell_id: str, role: str | None = None, grader: dict[str, object] | None = None) -> NotebookNode:
-    cell = v4.new_code_cell(source)
-    cell.id = cell_id
-    if role:
-        cell.metadata["tags"] = [role]
-    if grader:
-        cell.metadata[markers.META_GRADER] = grader
-    return cell
 
 
 def solution() -> NotebookNode:

@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat import NotebookNode, v4
+from toy_course import code, write_course
 
 from grader import cli
 from grader.errors import AuthoringError
@@ -24,7 +25,7 @@ from grader.grading.bundle import Bundle, build_bundle
 from grader.grading.engine import grade_notebook, grade_submissions
 from grader.grading.results import Result
 from grader.grading.selfcheck import check_notebook
-from grader.settings import Settings, load_settings
+from grader.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -47,16 +48,6 @@ CHECK_3 = (
     "# Check 9.3: the file holds one value per line\n"
     "saved = save_values([1, 2.5], tempfile.mkdtemp())\nprint(saved)\nprint(saved.read_text())"
 )
-
-
-def code(source: str, cell_id: str, role: str | None = None, grader: dict[str, object] | None = None) -> NotebookNode:
-    cell = v4.new_code_cell(source)
-    cell.id = cell_id
-    if role:
-        cell.metadata["tags"] = [role]
-    if grader:
-        cell.metadata[markers.META_GRADER] = grader
-    return cell
 
 
 def solution() -> NotebookNode:
@@ -93,16 +84,7 @@ def cell_by_id(nb: NotebookNode, cell_id: str) -> NotebookNode:
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    root = tmp_path_factory.mktemp("course")
-    (root / "_toc.yml").write_text("format: jb-book\nroot: intro\n", encoding="utf-8")
-    (root / "_config.yml").write_text(
-        "title: toy\nrepository:\n  url: https://github.com/example/toy\n  branch: main\n", encoding="utf-8"
-    )
-    (root / "solutions").mkdir()
-    nbformat.write(solution(), root / "solutions" / f"{EXERCISE}.ipynb")
-    return load_settings(
-        root, build_dir=root / "_build", cell_timeout_s=60.0, grading_timeout_s=120.0, kernel_name="python3"
-    )
+    return write_course(tmp_path_factory.mktemp("course"), EXERCISE, solution())
 
 
 @pytest.fixture(scope="module")
