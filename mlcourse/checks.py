@@ -100,16 +100,6 @@ def _frame(value: Any, depth: int) -> dict[str, Any] | None:
     return {"t": "frame", "columns": columns, "index": index}
 
 
-class _Printed:
-    """A printed value that is neither a number, a string, an array nor a frame: reported as ``print`` shows it."""
-
-    def __init__(self, value: Any) -> None:
-        try:
-            self.text = str(value)
-        except Exception as exc:  # a learner's __str__ that raises
-            self.text = f"<unprintable {type(value).__name__}: {type(exc).__name__}>"
-
-
 def encode(value: Any, depth: int = 0) -> dict[str, Any]:
     """``value`` as typed JSON, normalised so equal values of different spellings encode equally.
 
@@ -120,8 +110,6 @@ def encode(value: Any, depth: int = 0) -> dict[str, Any]:
     scalar = _scalar(value)
     if scalar is not None:
         return scalar
-    if type(value) is _Printed:
-        return {"t": "str", "v": value.text[:100_000]}
     if depth < MAX_DEPTH:
         kind = type(value)
         if kind in (list, tuple) and len(value) <= MAX_ITEMS:
@@ -143,10 +131,25 @@ def encode(value: Any, depth: int = 0) -> dict[str, Any]:
     return {"t": "repr", "v": text[:10_000]}
 
 
-def _publish(nonce: str, kind: str, values: list[Any], text: str) -> None:
+def _text(value: Any) -> str:
+    """``str(value)``, as ``print`` shows it, even when a learner's ``__str__`` raises."""
+    try:
+        return str(value)
+    except Exception as exc:
+        return f"<unprintable {type(value).__name__}: {type(exc).__name__}>"
+
+
+def _printed(value: Any) -> dict[str, Any]:
+    """A printed value: numbers, strings, arrays and frames by type; anything else as ``print`` shows it."""
+    typed = _scalar(value) or _array(value) or _frame(value, 0)
+    return typed if typed is not None else {"t": "str", "v": _text(value)[:100_000]}
+
+
+def _publish(nonce: str, kind: str, values: list[dict[str, Any]], text: str) -> None:
+    """Show ``text`` and publish the encoded ``values`` under :data:`MIME`."""
     from IPython.display import display
 
-    payload = {"nonce": nonce, "kind": kind, "values": [encode(v) for v in values]}
+    payload = {"nonce": nonce, "kind": kind, "values": values}
     display({MIME: payload, "text/plain": text}, raw=True)
 
 
@@ -163,16 +166,13 @@ class Reporter:
         if file is not None:  # printing to a file or stderr is not a reported value
             print(*values, sep=sep, end=end, file=file, flush=flush)
             return
-        shown = [
-            v if _scalar(v) is not None or _array(v) is not None or _frame(v, 0) is not None else _Printed(v)
-            for v in values
-        ]
-        text = (" " if sep is None else sep).join(str(v) for v in values)
-        _publish(self._nonce, "print", shown, text)
+        printed = [_printed(v) for v in values]
+        text = (" " if sep is None else sep).join(_text(v) for v in values)
+        _publish(self._nonce, "print", printed, text)
 
     def value(self, value: Any) -> None:
         """A hidden check's final expression: reported, ``None`` included (a function that returned nothing)."""
-        _publish(self._nonce, "value", [value], repr(value))
+        _publish(self._nonce, "value", [encode(value)], repr(value))
 
     def final(self, value: Any) -> Any:
         """A visible check's final expression: ``False`` fails the check, as an exception would."""
@@ -184,7 +184,7 @@ class Reporter:
 
 def report(*values: Any) -> None:
     """Report values from a check explicitly (outside a graded check: shown, not compared)."""
-    reporter = sys.modules[__name__].__dict__.get("_current")
+    reporter = globals().get("_current")
     if isinstance(reporter, Reporter):
         reporter.value(values[0] if len(values) == 1 else list(values))
     else:
