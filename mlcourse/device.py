@@ -22,6 +22,12 @@ import torch
 
 #: environment variable that overrides the automatic choice (``cpu``, ``cuda``, ``cuda:1``, ``mps``)
 ENV_DEVICE = "MLCOURSE_DEVICE"
+#: ``"0"`` skips ``torch.compile`` in :func:`compile_model` (the grader sets it when it grades a
+#: GPU exercise on a CPU, where compiling needs a C++ compiler and minutes on 2 cores)
+ENV_COMPILE = "MLCOURSE_COMPILE"
+#: the size an exercise runs at (``"smoke"`` or ``"full"``); unset: ``"full"`` on CUDA, else ``"smoke"``
+ENV_PROFILE = "MLCOURSE_PROFILE"
+PROFILES = ("smoke", "full")
 #: every device type, most preferred first
 DEVICE_ORDER = ("cuda", "mps", "cpu")
 #: the first compute capability with native bf16 arithmetic (NVIDIA Ampere)
@@ -30,12 +36,18 @@ BF16_MIN_CAPABILITY = (8, 0)
 __all__ = [
     "BF16_MIN_CAPABILITY",
     "DEVICE_ORDER",
+    "ENV_COMPILE",
     "ENV_DEVICE",
+    "ENV_PROFILE",
+    "PROFILES",
     "DeviceFingerprint",
     "available_devices",
     "bf16_native",
     "bf16_native_for_capability",
+    "compile_allowed",
+    "compile_model",
     "device_fingerprint",
+    "run_profile",
     "select_device",
 ]
 
@@ -176,3 +188,33 @@ def _cpu_count() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def run_profile(device: str | torch.device | None = None) -> str:
+    """The size to run an exercise at: ``$MLCOURSE_PROFILE`` if set, else ``"full"`` on CUDA, else ``"smoke"``.
+
+    Raises:
+        ValueError: the environment variable names no profile.
+    """
+    chosen = os.environ.get(ENV_PROFILE, "").strip().lower()
+    if chosen:
+        if chosen not in PROFILES:
+            raise ValueError(f"{ENV_PROFILE}={chosen!r} is not a profile; use one of: {', '.join(PROFILES)}")
+        return chosen
+    return "full" if select_device(device).type == "cuda" else "smoke"
+
+
+def compile_allowed() -> bool:
+    """False when ``$MLCOURSE_COMPILE`` is ``"0"`` (or ``false``/``no``/``off``): skip ``torch.compile``."""
+    return os.environ.get(ENV_COMPILE, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def compile_model(model: torch.nn.Module, **options: object) -> tuple[torch.nn.Module, bool]:
+    """``torch.compile(model, **options)`` unless :func:`compile_allowed` says no.
+
+    Returns ``(model, compiled)``: the compiled module and True, or the module unchanged and
+    False, so a notebook can say which it measured.
+    """
+    if not compile_allowed():
+        return model, False
+    return torch.compile(model, **options), True  # type: ignore[arg-type]

@@ -36,6 +36,14 @@ META_LIMITS = "limits"
 #: ``["data/tickets-sample.csv"]``: next to the exercise, and read-only in the grading kernel's work dir
 META_FILES = "files"
 
+#: solution notebook metadata: the device an exercise wants, ``"gpu"`` or ``"cpu"`` (the default).
+#: A ``"gpu"`` exercise is routed to GPU workers; with none registered it is graded on CPU at
+#: smoke size, with ``torch.compile`` skipped (ENV_KERNEL_COMPILE), and the feedback says so.
+META_DEVICE = "device"
+DEVICE_CPU = "cpu"
+DEVICE_GPU = "gpu"
+DEVICES = (DEVICE_CPU, DEVICE_GPU)
+
 #: the first line of every check cell: ``# Check 3.2: the split keeps customers together``
 CHECK_TITLE = re.compile(r"^#\s*Check\s+(?P<id>\d+(?:\.\d+)*)\s*:\s*(?P<name>\S.*?)\s*$")
 
@@ -60,3 +68,8 @@ DEFAULT_PROFILE = "full"
 # --- environment variables ---------------------------------------------------------------
 #: the grader's settings (``GRADER_ROOT``, ...); mlcourse, which never imports the grader, spells its own
 ENV_PREFIX = "GRADER_"
+#: set in a grading kernel that grades a GPU exercise on a CPU: ``"0"`` makes
+#: ``mlcourse.device.compile_model`` skip ``torch.compile`` (same string as mlcourse.device.ENV_COMPILE)
+ENV_KERNEL_COMPILE = "MLCOURSE_COMPILE"
+#: set in a grading kernel: the profile a GPU exercise is graded at (same as mlcourse.device.ENV_PROFILE)
+ENV_KERNEL_PROFILE = "MLCOURSE_PROFILE"
