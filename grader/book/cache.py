@@ -26,8 +26,9 @@ from nbformat import NotebookNode
 
 from grader.settings import Settings
 
-#: bump when the executed copies' format changes, so old caches are not trusted
-PIPELINE_VERSION = 1
+#: bump when the executed copies' format changes, so old caches are not trusted (2: manifest
+#: entries record where each lesson ran)
+PIPELINE_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 #: the kernelspec lessons run under (ipykernel's, found next to the running interpreter)
 KERNEL_NAME = "python3"

@@ -13,7 +13,9 @@ change a lesson's outputs::
 
 The manifest is updated only after a lesson succeeded; a failed or timed-out run removes the
 lesson's entry and leaves its partial output under ``failed/`` for inspection, never in place of
-a valid executed copy.
+a valid executed copy. Each entry also records where the lesson ran (date, profile, the device
+its kernel used, read by a probe cell that is removed from the executed copy): see
+:mod:`grader.book.verified`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import nbformat
 from nbformat import NotebookNode
 from tqdm import tqdm
 
+from grader.book import verified
 from grader.book.cache import KERNEL_NAME, MANIFEST_NAME, Manifest, cache_key, environment_fingerprint, sha256_file
 from grader.errors import AuthoringError, LessonFailed, UsageError
 from grader.format import markers
@@ -65,6 +68,13 @@ class LessonRun:
     #: wall-clock seconds of this run (0.0 for a cache hit)
     seconds: float
     key: str
+    #: where and when the executed copy was produced: date, profile, device (None: not recorded)
+    verified: dict[str, Any] | None = None
+
+    @property
+    def device(self) -> str:
+        """The device the lesson's kernel ran on, in words (``CPU (2 cores)``, the GPU's name…)."""
+        return verified.describe_device((self.verified or {}).get("device"))
 
 
 # --- discovery and cache keys -----------------------------------------------------------------
@@ -121,7 +131,8 @@ def _source_cells(executed: NotebookNode) -> list[NotebookNode]:
     return [
         cell
         for cell in executed.cells
-        if not {_PAPERMILL_INJECTED_TAG, _PAPERMILL_ERROR_TAG} & set(cell.get("metadata", {}).get("tags", []))
+        if not {_PAPERMILL_INJECTED_TAG, _PAPERMILL_ERROR_TAG, markers.TAG_DEVICE_PROBE}
+        & set(cell.get("metadata", {}).get("tags", []))
     ]
 
 
@@ -176,7 +187,8 @@ def _normalise(nb: NotebookNode, *, profile: str) -> NotebookNode:
     return nb
 
 
-def _papermill_command(settings: Settings, source: Path, output: Path, profile: str) -> list[str]:
+def _papermill_command(settings: Settings, source: Path, output: Path, profile: str, *, cwd: Path) -> list[str]:
+    """papermill on ``source`` (a probed copy of the lesson), run in ``cwd`` (the lesson's own folder)."""
     return [
         sys.executable,
         "-m",
@@ -193,24 +205,28 @@ def _papermill_command(settings: Settings, source: Path, output: Path, profile: 
         "--execution-timeout",
         str(max(1, math.ceil(settings.cell_timeout_s))),
         "--cwd",
-        str(source.parent),
+        str(cwd),
         "--no-progress-bar",
         "--log-level",
         "WARNING",
     ]
 
 
-def _execute(settings: Settings, name: str, source: Path, profile: str) -> tuple[NotebookNode | None, str | None]:
-    """Run papermill on one lesson; the normalised executed notebook, or why it failed."""
+def _execute(
+    settings: Settings, name: str, source: Path, profile: str
+) -> tuple[NotebookNode | None, dict[str, Any], str | None]:
+    """Run papermill on one lesson; the normalised executed notebook and its device, or why it failed."""
     folder = settings.executed_dir / profile
     (folder / LOG_DIR).mkdir(parents=True, exist_ok=True)
     partial = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.running.ipynb"
+    probed = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.input.ipynb"
+    write_notebook(verified.with_probe(read_notebook(source)), probed)
     log_path = folder / LOG_DIR / f"{name}.log"
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     timed_out = False
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            _papermill_command(settings, source, partial, profile),
+            _papermill_command(settings, probed, partial, profile, cwd=source.parent),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -226,11 +242,14 @@ def _execute(settings: Settings, name: str, source: Path, profile: str) -> tuple
             kill_tree(proc)
             partial.unlink(missing_ok=True)
             raise
+        finally:
+            probed.unlink(missing_ok=True)
     if proc.returncode == 0 and not timed_out:
         nb = nbformat.read(partial, as_version=4)
         partial.unlink(missing_ok=True)
-        return _normalise(nb, profile=profile), None
-    return None, _failure(settings, name, source, profile, partial, log_path, timed_out=timed_out)
+        device = verified.take_probe(nb)
+        return _normalise(nb, profile=profile), device, None
+    return None, {}, _failure(settings, name, source, profile, partial, log_path, timed_out=timed_out)
 
 
 def _failure(
@@ -316,7 +335,7 @@ class _Batch:
         self._show(name, done=False)
         started = time.perf_counter()
         self.manifest.update(name, None)  # not fresh while it runs, nor if it fails
-        nb, error = _execute(self.settings, name, self.selected[name], self.profile)
+        nb, device, error = _execute(self.settings, name, self.selected[name], self.profile)
         seconds = time.perf_counter() - started
         executed = self.folder / f"{name}.ipynb"
         if nb is None:
@@ -324,14 +343,16 @@ class _Batch:
         else:
             write_notebook(nb, executed)
             (self.folder / FAILED_DIR / f"{name}.ipynb").unlink(missing_ok=True)
+            record = verified.execution_record(device, profile=self.profile)
             entry: dict[str, object] = {
                 "key": self.keys[name],
                 "sha256": sha256_file(executed),
                 "seconds": round(seconds, 3),
+                "verified": record,
             }
             self.manifest.update(name, entry)
             self.runs[name] = LessonRun(
-                name, self.selected[name], executed, self.profile, "executed", seconds, self.keys[name]
+                name, self.selected[name], executed, self.profile, "executed", seconds, self.keys[name], record
             )
         self._show(name, done=True)
 
@@ -360,8 +381,12 @@ def run_lessons(
     stale: list[str] = []
     for name, source in selected.items():
         executed = batch.folder / f"{name}.ipynb"
-        if not force and batch.manifest.is_fresh(recorded.get(name), key=keys[name], executed=executed):
-            batch.runs[name] = LessonRun(name, source, executed, profile, "cached", 0.0, keys[name])
+        entry = recorded.get(name)
+        if not force and batch.manifest.is_fresh(entry, key=keys[name], executed=executed):
+            record = entry.get("verified") if isinstance(entry, dict) else None
+            batch.runs[name] = LessonRun(
+                name, source, executed, profile, "cached", 0.0, keys[name], record if isinstance(record, dict) else None
+            )
         else:
             stale.append(name)
     batch.run(stale)
@@ -372,15 +397,20 @@ def run_lessons(
 
 
 def render_report(runs: Sequence[LessonRun]) -> str:
-    """One line per lesson: status, id, profile and seconds; then a summary line."""
+    """One line per lesson: status, id, profile, seconds and the device it ran on; then a summary line."""
     if not runs:
         return "no lesson notebooks found in notebooks/"
     width = max(len(run.name) for run in runs)
     lines = [
         f"{run.status:<8}  {run.name:<{width}}  {run.profile:<5}  "
         + (f"{run.seconds:6.1f} s" if run.status == "executed" else "   fresh")
+        + f"  on {run.device}"
+        + (f" ({run.verified['date']})" if run.status == "cached" and run.verified and run.verified.get("date") else "")
         for run in runs
     ]
     executed = sum(run.status == "executed" for run in runs)
-    lines.append(f"{len(runs)} lesson(s): {executed} executed, {len(runs) - executed} cached")
+    devices = sorted({run.device for run in runs})
+    lines.append(
+        f"{len(runs)} lesson(s): {executed} executed, {len(runs) - executed} cached; ran on {', '.join(devices)}"
+    )
     return "\n".join(lines)

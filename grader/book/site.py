@@ -6,8 +6,10 @@ Steps, in order:
 2. :func:`stage` mirrors what the site is made of into ``<build>/site-src``: ``_config.yml``,
    ``_toc.yml``, ``book/``, ``exercises/``, the site's own static files (``_static/``: Jupyter
    Book publishes them at ``_static/…``) and the *executed* lessons in place of
-   ``notebooks/*.ipynb``. Only files whose bytes changed are rewritten, so Sphinx (which decides
-   by modification time) re-reads only the pages that changed. ``solutions/`` and the grading
+   ``notebooks/*.ipynb`` (a recorded GPU run's outputs where one matches the lesson; every lesson
+   and chapter page with a "Last verified" note, :mod:`grader.book.verified`). Only files whose
+   bytes changed are rewritten, so Sphinx (which decides by modification time) re-reads only the
+   pages that changed. ``solutions/`` and the grading
    bundles are never staged.
 3. Jupyter Book's Sphinx build (execution off, warnings are errors, nit-picky references) runs in
    a subprocess, writing straight into ``settings.site_dir``; its log goes to
@@ -35,14 +37,14 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from grader.book import lessons
+from grader.book import lessons, verified
 from grader.errors import BookBuildFailed, UsageError
 from grader.settings import Settings
 
 __all__ = ["StageReport", "build_book", "stage", "staged_sources"]
 
 #: bump when staging or build options change, so an old build stamp is not trusted
-BOOK_PIPELINE_VERSION = 2
+BOOK_PIPELINE_VERSION = 3
 #: folders copied to the build source as they are (``notebooks/`` is handled apart); ``_static``
 #: holds files the pages use from the site itself (the "Open in Colab" badge)
 STAGED_FOLDERS = ("book", "exercises", "_static")
@@ -97,8 +99,10 @@ def _config_assets(settings: Settings) -> list[str]:
 def staged_sources(settings: Settings, runs: Sequence[lessons.LessonRun]) -> dict[str, Path]:
     """What the site is built from: staged path (relative, POSIX) → the file to copy there.
 
-    Lesson notebooks come from their executed copies; every other file from the repository.
-    Nothing from ``solutions/`` or the grading bundles is ever included.
+    Lesson notebooks come from their executed copies, or from a recorded GPU run of the same
+    cells (:mod:`grader.book.verified`), with a note saying where they were last verified; so
+    does each lesson's chapter. Every other file comes from the repository. Nothing from
+    ``solutions/`` or the grading bundles is ever included.
     """
     files: dict[str, Path] = {}
     for name in (*ROOT_FILES, *ROOT_PAGES, *_config_assets(settings)):
@@ -110,8 +114,14 @@ def staged_sources(settings: Settings, runs: Sequence[lessons.LessonRun]) -> dic
     for path in _walk(settings.notebooks_dir):
         if path.suffix != ".ipynb":  # images and data next to the lessons
             files[path.relative_to(settings.root).as_posix()] = path
+    recorded = verified.recorded_runs(settings.root)
     for run in runs:
-        files[f"{settings.notebooks_dir.name}/{run.name}.ipynb"] = run.executed
+        # the executed copy (or a recorded GPU run's) with the "Last verified" note; the chapter too
+        files.update(
+            verified.decorated_sources(
+                settings, run.name, source=run.source, executed=run.executed, own=run.verified, recorded=recorded
+            )
+        )
     forbidden = (settings.solutions_dir.resolve(), settings.bundle_dir.resolve())
     for staged, origin in files.items():
         if any(origin.resolve().is_relative_to(place) for place in forbidden):  # pragma: no cover - by construction

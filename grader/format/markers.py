@@ -64,6 +64,11 @@ TAG_REMOVE_CELL = "remove-cell"
 PROFILE_PARAMETER = "profile"
 PROFILES = ("smoke", "full")
 DEFAULT_PROFILE = "full"
+#: the cell `grader lessons` appends to a lesson before papermill runs it: it prints the device
+#: the kernel ran on, and is removed from the executed copy (grader/book/verified.py)
+TAG_DEVICE_PROBE = "device-probe"
+#: the note "Last verified … · GPU: …" that `grader book` puts under a lesson's title on the site
+VERIFIED_ID = "verified-on"
 
 # --- environment variables ---------------------------------------------------------------
 #: the grader's settings (``GRADER_ROOT``, ...); mlcourse, which never imports the grader, spells its own

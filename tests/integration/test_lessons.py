@@ -80,6 +80,18 @@ def test_first_run_executes_with_the_profile_outside_the_source_tree(course: Set
     assert manifest(course, "smoke")["hello"]["key"] == run.key
 
 
+def test_the_manifest_records_where_the_lesson_ran_and_the_copy_keeps_no_probe(course: Settings) -> None:
+    """Does the device probe's record reach the manifest (and the run), leaving the copy as the source?"""
+    (run,) = lessons.run_lessons(course, None, profile="smoke")
+    record = manifest(course, "smoke")["hello"]["verified"]
+    assert isinstance(record, dict) and record == run.verified
+    assert (record["profile"], record["device"]["device"]) == ("smoke", "cpu")  # the lesson never imported torch
+    assert record["device"]["cpu_count"] >= 1 and len(record["date"]) == 10
+    cells = nbformat.read(run.executed, as_version=4).cells
+    assert not [c for c in cells if markers.TAG_DEVICE_PROBE in c.metadata.get("tags", [])]
+    assert run.device.startswith("CPU (")
+
+
 def test_second_run_is_a_cache_hit_that_does_not_rewrite_the_copy(course: Settings) -> None:
     """Is an unchanged lesson skipped, its executed copy left untouched?"""
     (first,) = lessons.run_lessons(course, None, profile="smoke")
@@ -248,7 +260,8 @@ def test_the_report_has_one_line_per_lesson(course: Settings) -> None:
     report = lessons.render_report(runs)
     assert report.splitlines()[0].startswith("executed  hello  smoke")
     assert report.splitlines()[1].startswith("cached    hello  smoke")
-    assert report.splitlines()[-1] == "2 lesson(s): 1 executed, 1 cached"
+    assert " on CPU (" in report.splitlines()[0]
+    assert report.splitlines()[-1].startswith("2 lesson(s): 1 executed, 1 cached; ran on CPU (")
 
 
 def test_lessons_run_in_parallel_when_asked(course: Settings) -> None:
