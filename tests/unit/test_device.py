@@ -209,3 +209,34 @@ def test_importing_mlcourse_does_not_import_torch() -> None:
     code = "import sys, mlcourse, mlcourse.tickets, mlcourse.measure; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_run_profile_follows_the_device_unless_the_grader_says(machine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Full on CUDA, smoke elsewhere; MLCOURSE_PROFILE (set by the grader) wins; a typo is an error."""
+    monkeypatch.delenv(dev.ENV_PROFILE, raising=False)
+    machine(cuda=True)
+    assert dev.run_profile() == "full"
+    machine(cuda=False)
+    assert dev.run_profile() == "smoke"
+    monkeypatch.setenv(dev.ENV_PROFILE, "FULL")
+    assert dev.run_profile() == "full"
+    monkeypatch.setenv(dev.ENV_PROFILE, "fast")
+    with pytest.raises(ValueError, match="not a profile"):
+        dev.run_profile()
+
+
+def test_compile_model_is_skipped_when_the_grader_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLCOURSE_COMPILE=0 returns the module itself and False; otherwise torch.compile's wrapper and True."""
+    model = torch.nn.Linear(2, 1)
+    monkeypatch.setenv(dev.ENV_COMPILE, "0")
+    assert dev.compile_model(model) == (model, False)
+    monkeypatch.delenv(dev.ENV_COMPILE)
+    compiled, done = dev.compile_model(model)  # lazy: nothing compiles until the first call
+    assert done and compiled is not model
+
+
+def test_the_grader_and_mlcourse_spell_the_kernel_variables_alike() -> None:
+    from grader.format import markers
+
+    assert (markers.ENV_KERNEL_COMPILE, markers.ENV_KERNEL_PROFILE) == (dev.ENV_COMPILE, dev.ENV_PROFILE)
+    assert set(dev.PROFILES) == set(markers.PROFILES)
