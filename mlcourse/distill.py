@@ -79,8 +79,12 @@ def truncate_encoder(encoder: Encoder, n_layers: int) -> Encoder:
         raise TypeError(f"{type(encoder.model).__name__} has no encoder.layer list to truncate")
     if isinstance(n_layers, bool) or not isinstance(n_layers, int) or not 1 <= n_layers <= len(layers):
         raise ValueError(f"n_layers must be an integer from 1 to {len(layers)}, got {n_layers!r}")
-    model = copy.deepcopy(encoder.model)
-    model.encoder.layer = torch.nn.ModuleList(list(model.encoder.layer)[:n_layers])
+    # copy only the layers that are kept: swap the short list in, deep-copy, swap the full list back
+    encoder.model.encoder.layer = torch.nn.ModuleList(list(layers)[:n_layers])
+    try:
+        model = copy.deepcopy(encoder.model)
+    finally:
+        encoder.model.encoder.layer = layers
     model.config.num_hidden_layers = n_layers
     return replace(encoder, model=model)
 
