@@ -118,10 +118,13 @@ def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from grader.sandbox.doctor import doctor, sandbox_available
+    from grader.sandbox.doctor import doctor, gpu_findings, sandbox_available
 
     findings = doctor()
     for finding in findings:
+        print(f"  {'ok ' if finding.ok else 'NO '} {finding.name}: {finding.detail}")
+    print("what a GPU worker (grader worker --gpu) would see:")
+    for finding in gpu_findings():
         print(f"  {'ok ' if finding.ok else 'NO '} {finding.name}: {finding.detail}")
     available, reason = sandbox_available()
     print("sandboxed grading: available" if available else f"sandboxed grading: NOT available ({reason})")
@@ -155,7 +158,7 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from grader.service import dispatch
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    dispatch.run_worker(settings, celery=args.celery, concurrency=args.concurrency)
+    dispatch.run_worker(settings, celery=args.celery, concurrency=args.concurrency, gpu=args.gpu)
     return 0
 
 
@@ -277,6 +280,11 @@ def _add_service_commands(sub: Any) -> None:
     p = sub.add_parser("worker", help="grade queued submissions (embedded queue, or Celery with --celery)")
     p.add_argument("--celery", action="store_true", help="take jobs from GRADER_BROKER_URL (PostgreSQL store)")
     p.add_argument("--concurrency", type=int, default=1, help="submissions graded at once (default 1)")
+    p.add_argument(
+        "--gpu",
+        action="store_true",
+        help="a GPU worker: grades GPU exercises on this machine's NVIDIA GPUs, one per job (refused without one)",
+    )
     _unsafe_flag(p)
     p.set_defaults(handler=_cmd_worker)
 

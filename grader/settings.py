@@ -71,6 +71,9 @@ class Settings:
     max_attempts: int = 3
     #: how often an idle embedded worker looks for a job, seconds
     worker_poll_s: float = 0.5
+    #: a registered worker not heard from for this long is gone (its heartbeat comes every third of
+    #: it): GPU jobs wait for a live GPU worker, and fall back to CPU workers this long after the last one died
+    worker_ttl_s: float = 30.0
     #: embedded grading workers started by ``grader service``
     service_workers: int = 2
     #: pre-started sandboxed kernels per grading worker process (each used once); 0: cold starts only
@@ -142,6 +145,7 @@ _ENV_FIELDS: dict[str, object] = {
     "lease_s": float,
     "max_attempts": int,
     "worker_poll_s": float,
+    "worker_ttl_s": float,
     "service_workers": int,
     "grade_function": str,
     "warm_pool_size": int,

@@ -18,6 +18,7 @@ Modules, one concept each:
 - :mod:`~grader.authoring.colab` — the repository's host (GitHub, GitLab, another git URL or none), the
   Colab badge URL, the generated header, setup and submit cells;
 - :mod:`~grader.authoring.files` — the data and asset files a solution declares it ships;
+- :mod:`~grader.authoring.device` — the device a solution asks to be graded on (cpu or gpu);
 - :mod:`~grader.authoring.lint` — the authoring rules;
 - :mod:`~grader.authoring.generate` — :func:`make_exercise`, :func:`assign`, :func:`render_report`.
 
@@ -30,6 +31,7 @@ grading layer builds on this one, never the reverse).
 """
 
 from grader.authoring.colab import colab_url
+from grader.authoring.device import declared_device
 from grader.authoring.files import declared_files
 from grader.authoring.generate import AssignReport, assign, make_exercise, render_report
 from grader.authoring.lint import lint
@@ -39,6 +41,7 @@ __all__ = [
     "AssignReport",
     "assign",
     "colab_url",
+    "declared_device",
     "declared_files",
     "lint",
     "make_exercise",

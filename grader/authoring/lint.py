@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from nbformat import NotebookNode
 
+from grader.authoring.device import device_problem
 from grader.authoring.files import declaration_problems
 from grader.authoring.stubs import marker_lines, near_misses, python_code, strip_solution
 from grader.errors import AuthoringError, MarkerError
@@ -276,7 +277,7 @@ def lint(nb: NotebookNode, *, path: str) -> list[str]:
     Raises:
         MarkerError: only marker problems were found (unbalanced, nested, misspelt, misplaced).
         AuthoringError: any other problem (metadata, titles, ids, roles, hidden checks, a declared
-            file path that is absolute or leaves ``solutions/``).
+            file path that is absolute or leaves ``solutions/``, a device other than cpu or gpu).
     """
     found = _Problems()
     cell_ids: dict[str, list[int]] = defaultdict(list)
@@ -304,6 +305,8 @@ def lint(nb: NotebookNode, *, path: str) -> list[str]:
     _duplicates(path, "exercise id", exercise_ids, found)
     for message in declaration_problems(nb, path=path):
         found.add(message)
+    if (problem := device_problem(nb, path=path)) is not None:
+        found.add(problem)
     if not any(cell_role(cell) in markers.GRADED_TAGS for cell in nb.cells):
         found.add(
             f"{path}: no graded cells; tag at least one check cell {markers.TAG_CHECK!r} or "

@@ -39,6 +39,7 @@ from grader.format import markers
 from grader.format.cells import GradedCell, cell_role, describe_cell, graded_cells
 from grader.format.notebooks import parse_notebook, read_notebook, write_notebook
 from grader.grading.comparison import DEFAULT_TOLERANCE, Tolerance, comparable_lines
+from grader.grading.placement import KernelSetup
 from grader.grading.runner import RunOutcome, run_notebook
 from grader.sandbox.limits import ResourceLimits
 from grader.settings import Settings
@@ -71,6 +72,12 @@ class Bundle:
         return ResourceLimits.for_notebook(self.template)
 
     @property
+    def device(self) -> str:
+        """The device the exercise asks for (solution metadata ``grader.device``): ``cpu`` or ``gpu``."""
+        meta = self.template.metadata.get(markers.META_GRADER, {})
+        return str(meta.get(markers.META_DEVICE, markers.DEVICE_CPU)) if isinstance(meta, dict) else markers.DEVICE_CPU
+
+    @property
     def max_score(self) -> float:
         return sum(check.points for check in self.checks)
 
@@ -87,13 +94,36 @@ def known_exercises(settings: Settings) -> list[str]:
     return sorted(p.stem for p in settings.solutions_dir.glob("*.ipynb"))
 
 
+def exercise_device(settings: Settings, exercise: str) -> str:
+    """The device ``solutions/<exercise>.ipynb`` asks to be graded on (``cpu``/``gpu``), read without running it.
+
+    Raises:
+        AuthoringError: the solution cannot be read, or names another device.
+    """
+    path = settings.solutions_dir / f"{exercise}.ipynb"
+    try:
+        solution = read_notebook(path)
+    except InvalidNotebook as exc:
+        raise AuthoringError(str(exc)) from None
+    return authoring.declared_device(solution, path=f"solutions/{exercise}.ipynb")
+
+
 def bundle_key(
-    solution: bytes, *, kernel_name: str, sandboxed: bool = True, files: Sequence[tuple[str, bytes]] = ()
+    solution: bytes,
+    *,
+    kernel_name: str,
+    sandboxed: bool = True,
+    files: Sequence[tuple[str, bytes]] = (),
+    setup: KernelSetup | None = None,
 ) -> str:
-    """What a bundle is built from: grader, format, kernel, isolation, the solution and the files it ships."""
+    """What a bundle is built from: grader, format, kernel, isolation, the solution, the files it ships,
+    and for a GPU exercise how its kernel is set up (variant and environment)."""
     digest = hashlib.sha256()
     isolation = b"sandbox" if sandboxed else b"none"
     shipped = [part for name, data in files for part in (name.encode(), data)]
+    variant = (
+        [setup.variant.encode(), json.dumps(setup.env, sort_keys=True).encode()] if setup and setup.variant else []
+    )
     for part in (
         grader.__version__.encode(),
         str(BUNDLE_FORMAT).encode(),
@@ -101,6 +131,7 @@ def bundle_key(
         isolation,
         solution,
         *shipped,
+        *variant,
     ):
         digest.update(len(part).to_bytes(8, "big") + part)
     return digest.hexdigest()
@@ -165,6 +196,10 @@ def make_template(exercise: str, solution: NotebookNode, outcome: RunOutcome) ->
     files = files.get(markers.META_FILES) if isinstance(files, dict) else None
     if files:  # the files it ships, kept in the bundle's files/ (Bundle.files)
         template.metadata[markers.META_GRADER][markers.META_FILES] = list(files)
+    device = solution.metadata.get(markers.META_GRADER, {})
+    device = device.get(markers.META_DEVICE) if isinstance(device, dict) else None
+    if device:  # the device it asks for (Bundle.device)
+        template.metadata[markers.META_GRADER][markers.META_DEVICE] = device
     for index, cell in enumerate(template.cells):
         role = cell_role(cell)
         if role == markers.TAG_EXERCISE:
@@ -222,8 +257,12 @@ def _shipped(settings: Settings, exercise: str, data: bytes) -> dict[str, Path]:
     return authoring.declared_files(solution, root=settings.root, solutions_dir=settings.solutions_dir, path=path)
 
 
-def build_bundle(settings: Settings, exercise_id: str) -> Bundle:
+def build_bundle(settings: Settings, exercise_id: str, setup: KernelSetup | None = None) -> Bundle:
     """The bundle of one exercise, from the cache when neither the solution nor its files have changed.
+
+    ``setup``: how a GPU exercise's kernel is set up on this worker (:func:`grader.grading.placement.
+    kernel_setup`); each variant (``gpu``, ``cpu-smoke``) is a bundle of its own, ``<id>@<variant>/``,
+    whose reference outputs come from the solution run the same way.
 
     Raises:
         UsageError: there is no ``solutions/<exercise_id>.ipynb``.
@@ -237,20 +276,27 @@ def build_bundle(settings: Settings, exercise_id: str) -> Bundle:
     data = solution_path.read_bytes()
     shipped = _shipped(settings, exercise_id, data)
     contents = [(name, source.read_bytes()) for name, source in shipped.items()]
-    key = bundle_key(data, kernel_name=settings.kernel_name, sandboxed=settings.sandbox, files=contents)
-    folder = settings.bundle_dir / exercise_id
+    key = bundle_key(data, kernel_name=settings.kernel_name, sandboxed=settings.sandbox, files=contents, setup=setup)
+    name = f"{exercise_id}@{setup.variant}" if setup is not None and setup.variant else exercise_id
+    folder = settings.bundle_dir / name
     cached = _load(exercise_id, folder, key)
     if cached is not None:
         return cached
-    with _locked(settings.bundle_dir / f".{exercise_id}.lock"):
+    with _locked(settings.bundle_dir / f".{name}.lock"):
         cached = _load(exercise_id, folder, key)  # built by someone else while we waited
         if cached is not None:
             return cached
-        return _build(settings, exercise_id, solution_path, key, folder, contents)
+        return _build(settings, exercise_id, solution_path, key, folder, contents, setup or KernelSetup())
 
 
 def _build(
-    settings: Settings, exercise: str, solution_path: Path, key: str, folder: Path, files: list[tuple[str, bytes]]
+    settings: Settings,
+    exercise: str,
+    solution_path: Path,
+    key: str,
+    folder: Path,
+    files: list[tuple[str, bytes]],
+    setup: KernelSetup,
 ) -> Bundle:
     try:
         solution = read_notebook(solution_path)
@@ -272,6 +318,8 @@ def _build(
             mode="record",
             sandbox=ResourceLimits.for_notebook(solution) if settings.sandbox else None,
             files={name: staging / FILES_NAME / name for name, _ in files} or None,
+            kernel_env=setup.env,
+            gpus=setup.gpus,
         )
         if not outcome.cells and not outcome.killed:
             raise AuthoringError(

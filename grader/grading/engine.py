@@ -26,7 +26,8 @@ from grader.format.cells import cell_role
 from grader.format.notebooks import DEFAULT_MAX_BYTES, parse_notebook, read_notebook
 from grader.grading import results
 from grader.grading.assembly import assemble
-from grader.grading.bundle import Bundle, build_bundle, known_exercises
+from grader.grading.bundle import Bundle, build_bundle, exercise_device, known_exercises
+from grader.grading.placement import KernelSetup, Placement, cpu_placement, kernel_setup
 from grader.grading.results import Result
 from grader.grading.runner import RunOutcome, run_notebook
 from grader.grading.scoring import Timeouts, score_checks
@@ -106,18 +107,27 @@ def with_cell_ids(
     return recover_cell_ids(submission, reference)
 
 
-def run_assembled(settings: Settings, nb: NotebookNode, bundle: Bundle, *, pool: WarmPool | None = None) -> RunOutcome:
+def run_assembled(
+    settings: Settings,
+    nb: NotebookNode,
+    bundle: Bundle,
+    *,
+    pool: WarmPool | None = None,
+    setup: KernelSetup | None = None,
+) -> RunOutcome:
     """Execute the assembled notebook in a fresh grading kernel, comparing graded outputs.
 
     With ``pool``, the kernel is a warm one from the pool (used once) when the pool serves this
     exercise's limits and has a runner ready; otherwise it is started cold, as without a pool.
     A warm run that left no verdict at all (its runner died) is run again cold. An exercise
     that ships files is always started cold: they are put in the work directory before its
-    kernel starts, and a warm kernel started before the exercise was known.
+    kernel starts, and a warm kernel started before the exercise was known. So is a GPU
+    exercise (``setup``: its GPU or its smoke-size environment is the job's own).
     """
+    setup = setup or KernelSetup()
     limits = bundle.limits if settings.sandbox else None
     files = bundle.files
-    warm = pool is not None and not files and pool.serves(settings, limits)
+    warm = pool is not None and not files and not setup.variant and pool.serves(settings, limits)
     runner = pool.acquire() if pool is not None and warm else None
     if runner is not None:
         outcome = runner.run(nb, wall_timeout_s=settings.grading_timeout_s, mode="compare", tolerance=bundle.tolerance)
@@ -132,6 +142,8 @@ def run_assembled(settings: Settings, nb: NotebookNode, bundle: Bundle, *, pool:
         tolerance=bundle.tolerance,
         sandbox=limits,
         files=files or None,
+        kernel_env=setup.env,
+        gpus=setup.gpus,
     )
 
 
@@ -142,11 +154,14 @@ def grade_notebook(
     exercise: str | None = None,
     name: str | None = None,
     pool: WarmPool | None = None,
+    placement: Placement | None = None,
 ) -> Result:
     """Grade one submission against its exercise's visible and hidden checks.
 
     ``name`` is how messages refer to the submission (default: the path, or "submission").
     ``pool``: take the kernel from this warm pool when it serves the exercise (:mod:`grader.grading.warm`).
+    ``placement``: the worker grading it (:mod:`grader.grading.placement`); the result's device is
+    that worker's own. Default: this machine's CPU, so a GPU exercise is graded at smoke size.
 
     Raises:
         AuthoringError: the exercise's solution breaks the authoring rules or fails its checks.
@@ -156,15 +171,18 @@ def grade_notebook(
     label = name or (str(source) if isinstance(source, Path) else "submission")
     if settings.sandbox:
         require_sandbox()
+    placement = placement or cpu_placement(results.LOCAL_CPU)
     try:
         submission = read_submission(source, name=label)
         exercise = resolve_exercise(settings, submission, exercise, name=label)
-        bundle = build_bundle(settings, exercise)
+        wanted = exercise_device(settings, exercise)  # the solution's wish, never the submission's
+        setup = kernel_setup(wanted, placement)
+        bundle = build_bundle(settings, exercise, setup)
         submission = with_cell_ids(settings, submission, exercise, bundle.template)
         assembly = assemble(bundle.template, submission, name=label, exercise=exercise)
     except InvalidNotebook as exc:
         return results.invalid(label, str(exc), exercise=exercise, duration_s=time.perf_counter() - started)
-    outcome = run_assembled(settings, assembly.notebook, bundle, pool=pool)
+    outcome = run_assembled(settings, assembly.notebook, bundle, pool=pool, setup=setup)
     limits = Timeouts(settings.cell_timeout_s, settings.grading_timeout_s)
     scored = score_checks(assembly.notebook, assembly.checks(bundle.checks), outcome, limits)
     message = results.missing_exercises(assembly.missing) if assembly.missing else ""
@@ -177,10 +195,13 @@ def grade_notebook(
         score=0.0 if scored.grading_error else scored.score,
         max_score=bundle.max_score,
         duration_s=time.perf_counter() - started,
-        device=outcome.device,
+        device=placement.device.label,  # the worker's own, not what the learner's kernel says of itself
         checks=scored.checks,
         message=message,
         isolation=outcome.isolation,
+        device_info=placement.device,
+        wanted_device=wanted,
+        device_note=setup.note,
     )
 
 

@@ -65,6 +65,43 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
+class GradingDevice:
+    """The device that graded a job, as the grading worker detected it on itself (never from a submission)."""
+
+    #: ``"cpu"`` or ``"gpu"``
+    kind: str
+    #: the GPU's name ("NVIDIA H100 80GB HBM3") or the CPU's model
+    name: str = ""
+    #: a GPU's compute capability (``"9.0"``), its driver, and the newest CUDA that driver supports
+    capability: str = ""
+    driver: str = ""
+    cuda: str = ""
+    #: the worker's host name
+    host: str = ""
+
+    @property
+    def label(self) -> str:
+        """``NVIDIA H100 80GB HBM3 (compute 9.0, driver 550.54.15, CUDA 12.4)``, ``CPU (AMD EPYC 7B13)``."""
+        if self.kind != "gpu":
+            return f"CPU ({self.name})" if self.name else "CPU"
+        details = [
+            f"compute {self.capability}" if self.capability else "",
+            f"driver {self.driver}" if self.driver else "",
+        ]
+        details.append(f"CUDA {self.cuda}" if self.cuda else "")
+        inside = ", ".join(part for part in details if part)
+        return f"{self.name or 'GPU'} ({inside})" if inside else self.name or "GPU"
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GradingDevice:
+        known = {name: str(data[name]) for name in cls.__dataclass_fields__ if name in data}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
 class Result:
     """The verdict on one notebook."""
 
@@ -80,6 +117,12 @@ class Result:
     #: how the learner's kernel was isolated: "bubblewrap sandbox", "local self-check" (grader check),
     #: or "none" (--unsafe-no-sandbox)
     isolation: str = "none"
+    #: the device that graded it, from the grading worker itself (``device`` is its label)
+    device_info: GradingDevice | None = None
+    #: the device the exercise asked for (solution metadata ``grader.device``): ``"cpu"`` or ``"gpu"``
+    wanted_device: str = "cpu"
+    #: how grading differed from what the exercise asked for (:func:`cpu_fallback_note`); "" when it did not
+    device_note: str = ""
 
     @property
     def full_marks(self) -> bool:
@@ -97,6 +140,9 @@ class Result:
             "device": self.device,
             "message": self.message,
             "isolation": self.isolation,
+            "device_info": self.device_info.to_dict() if self.device_info is not None else None,
+            "wanted_device": self.wanted_device,
+            "device_note": self.device_note,
             "checks": [asdict(check) for check in self.checks],
         }
 
@@ -122,6 +168,42 @@ def invalid(submission: str, message: str, *, exercise: str | None = None, durat
         device="none",
         message=message,
     )
+
+
+# --- a job that is not graded (yet) ------------------------------------------------------
+
+
+def retrying_message(failed_attempts: int, max_attempts: int) -> str:
+    return (
+        f"grading error, we will retry (attempt {failed_attempts} of {max_attempts} failed on the "
+        "grader's side; this is not your doing)"
+    )
+
+
+def dead_letter_message(attempts: int, *, worker_died: bool) -> str:
+    if worker_died:
+        return (
+            f"grading stopped {attempts} times without a result: the grading process died each time. "
+            "If your notebook uses a lot of memory, starts processes or calls os._exit, change that and "
+            "resubmit; otherwise tell your instructor"
+        )
+    return (
+        f"grading failed {attempts} times for reasons on the grader's side; your notebook was not graded. "
+        "Resubmit later, and tell your instructor if it happens again"
+    )
+
+
+# --- where a job was graded ------------------------------------------------------------
+
+#: why a GPU exercise was graded on a CPU, in the service (no live GPU worker was registered)
+NO_GPU_WORKER = "no GPU worker was available"
+#: ... and with ``grader grade``, which grades on the machine's CPU
+LOCAL_CPU = "`grader grade` grades on this machine's CPU"
+
+
+def cpu_fallback_note(reason: str) -> str:
+    """What a learner reads when a GPU exercise was graded on a CPU, at smoke size and without torch.compile."""
+    return f"graded on CPU at smoke size: {reason}; torch.compile was skipped"
 
 
 # --- the wording of check messages ------------------------------------------------------
@@ -288,6 +370,10 @@ def render_text(result: Result) -> str:
     lines = [_headline(result)]
     if result.status != "invalid" and result.isolation == "none":
         lines.append(f"  {UNSANDBOXED}")
+    if result.status == "graded" and result.wanted_device == "gpu":  # where the device matters, say which
+        lines.append(f"  graded on {result.device}")
+    if result.device_note:
+        lines.append(f"  {result.device_note}")
     if result.message:
         lines.append(f"  {result.message}")
     width = min(60, max((len(check.title) for check in result.checks), default=0))
@@ -323,6 +409,8 @@ def _html_result(result: Result) -> str:
     parts.append(f'<p class="meta">{e(" · ".join(m for m in meta if m))}</p>')
     if result.status != "invalid" and result.isolation == "none":
         parts.append(f'<p class="fail">{e(UNSANDBOXED)}</p>')
+    if result.device_note:
+        parts.append(f'<p class="not-run">{e(result.device_note)}</p>')
     if result.message:
         parts.append(f'<p class="msg">{e(result.message)}</p>')
     if result.checks:

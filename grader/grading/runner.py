@@ -25,7 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,8 @@ from nbformat import NotebookNode
 
 from grader.grading.comparison import DEFAULT_TOLERANCE, Tolerance
 from grader.processes import kill_group, wait_or_kill_group
-from grader.sandbox.jobs import SandboxJob, place_files, sandbox_job
+from grader.sandbox.gpu import GpuInfo, gpu_access
+from grader.sandbox.jobs import SandboxJob, gpu_slot, place_files, sandbox_job
 from grader.sandbox.limits import ResourceLimits
 
 #: pytest plugins loaded explicitly (autoloading every installed plugin costs time)
@@ -180,12 +181,14 @@ def start_runner(
     nb: NotebookNode | None = None,
     wait_fd: int | None = None,
     files: Mapping[str, Path] | None = None,
+    kernel_env: Mapping[str, str] | None = None,
 ) -> RunnerProcess:
     """Start the runner subprocess in fresh private folders that ``stack`` removes.
 
     Cold: ``nb`` is written first and the runner runs it at once. Warm: ``wait_fd`` given, the
     runner starts its kernel, reports on that descriptor and waits on its stdin (see
-    :mod:`grader.grading.warm`). ``files``: see :func:`run_notebook`.
+    :mod:`grader.grading.warm`). ``files``: see :func:`run_notebook`. ``kernel_env``: more of
+    an unsandboxed kernel's environment (it inherits the runner's; a sandboxed one gets the job's own).
     """
     private = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-run-")))
     given = workdir is not None
@@ -217,7 +220,7 @@ def start_runner(
         process = subprocess.Popen(
             command,
             cwd=private,
-            env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+            env={**os.environ, **(kernel_env or {}), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
             stdin=subprocess.PIPE if wait_fd is not None else subprocess.DEVNULL,
             stdout=log_stream,
             stderr=subprocess.STDOUT,
@@ -238,6 +241,8 @@ def run_notebook(
     workdir: Path | None = None,
     sandbox: ResourceLimits | None = None,
     files: Mapping[str, Path] | None = None,
+    kernel_env: Mapping[str, str] | None = None,
+    gpus: Sequence[GpuInfo] = (),
 ) -> RunOutcome:
     """Execute ``nb`` in a fresh kernel under pytest + nbval and collect one record per cell.
 
@@ -248,9 +253,15 @@ def run_notebook(
     ``files``: relative path → file, put read-only in the kernel's working directory before it
     starts (an exercise's data): bound into the sandbox, copied into a fresh ``workdir``; in a
     given ``workdir`` (the learner's own folder) only those missing there are copied.
+    ``kernel_env``: more variables in the kernel's environment (a GPU exercise's ``MLCOURSE_PROFILE``).
+    ``gpus``: the run holds one of them (:func:`grader.sandbox.jobs.gpu_slot`) and its kernel sees
+    only that one (:func:`grader.sandbox.gpu.gpu_access`); empty: no GPU.
     """
     with contextlib.ExitStack() as stack:
-        job = stack.enter_context(sandbox_job(sandbox)) if sandbox is not None else None
+        env = dict(kernel_env or {})
+        access = gpu_access(stack.enter_context(gpu_slot(gpus))) if gpus else None
+        env.update(access.env if access is not None else {})
+        job = stack.enter_context(sandbox_job(sandbox, gpu=access, env=env)) if sandbox is not None else None
         runner = start_runner(
             stack,
             nb=nb,
@@ -261,6 +272,7 @@ def run_notebook(
             workdir=workdir,
             job=job,
             files=files,
+            kernel_env=env,
         )
         returncode, killed = wait_or_kill_group(runner.process, wall_timeout_s)
         return runner.outcome(killed=killed, returncode=returncode)

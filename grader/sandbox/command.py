@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import resource
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from grader.sandbox.cgroups import JobCgroup
+from grader.sandbox.gpu import GpuAccess
 from grader.sandbox.interpreter import Interpreter, editable_package_dirs
 from grader.sandbox.limits import ResourceLimits
 
@@ -112,18 +114,24 @@ def bwrap_command(
     seccomp_fd: int | None,
     kernel_args: list[str],
     files: Path | None = None,
+    gpu: GpuAccess | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The bubblewrap command line that runs ``kernel_args`` under ``interpreter``.
 
     ``files``: a folder whose files appear, read-only, at the same paths in the work directory.
+    ``gpu``: one GPU's device nodes and driver libraries (:mod:`grader.sandbox.gpu`), and its
+    ``CUDA_VISIBLE_DEVICES``. ``env``: more of the kernel's environment (``MLCOURSE_PROFILE`` …).
     """
     cmd = [shutil.which("bwrap") or "bwrap", *ISOLATION, "--uid", str(uid), "--gid", str(uid), "--hostname", "sandbox"]
     cmd += _filesystem(job, uid, limits)
     cmd += _course_mounts(interpreter, ipc_dir)
     cmd += _work_files(files)
+    cmd += gpu.bwrap_args() if gpu is not None else []
     # bubblewrap's own tmpfs (the root, /etc, /dev) would take any amount of writing: read-only
     cmd += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SANDBOX_HOME, "--clearenv"]
-    cmd += [arg for key, value in KERNEL_ENV.items() for arg in ("--setenv", key, value)]
+    kernel_env = {**KERNEL_ENV, **(env or {}), **(gpu.env if gpu is not None else {})}
+    cmd += [arg for key, value in kernel_env.items() for arg in ("--setenv", key, value)]
     if seccomp_fd is not None:
         cmd += ["--seccomp", str(seccomp_fd)]
     boot = (
@@ -135,15 +143,18 @@ def bwrap_command(
     return [*cmd, "--", str(interpreter.executable), "-I", "-c", boot, *kernel_args]
 
 
-def rlimits(limits: ResourceLimits) -> list[tuple[int, int, int]]:
+def rlimits(limits: ResourceLimits, *, gpu: bool = False) -> list[tuple[int, int, int]]:
     """(resource, soft, hard) for each rlimit of a sandboxed process.
 
     RLIMIT_CPU's hard limit is one second above the soft one: at the soft limit the kernel sends
     SIGXCPU (which names the cause); were they equal, it would send SIGKILL, which names nothing.
+    ``gpu``: no address-space limit (the CUDA driver reserves tens of GB of virtual memory at
+    start); the job's memory cgroup caps what it uses.
     """
     mb = 1024 * 1024
+    address_space = resource.RLIM_INFINITY if gpu else limits.memory_mb * mb
     return [
-        (resource.RLIMIT_AS, limits.memory_mb * mb, limits.memory_mb * mb),
+        (resource.RLIMIT_AS, address_space, address_space),
         (resource.RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 1),
         (resource.RLIMIT_NPROC, limits.processes, limits.processes),
         (resource.RLIMIT_FSIZE, limits.file_mb * mb, limits.file_mb * mb),
@@ -152,11 +163,11 @@ def rlimits(limits: ResourceLimits) -> list[tuple[int, int, int]]:
     ]
 
 
-def apply_limits(limits: ResourceLimits, uid: int, cgroup: JobCgroup | None = None) -> None:
+def apply_limits(limits: ResourceLimits, uid: int, cgroup: JobCgroup | None = None, *, gpu: bool = False) -> None:
     """In the child, before exec: the job's cgroup, rlimits, then drop to the job's uid (if we are root)."""
     if cgroup is not None:
         cgroup.join()
-    for which, soft, hard in rlimits(limits):
+    for which, soft, hard in rlimits(limits, gpu=gpu):
         resource.setrlimit(which, (soft, hard))
     if os.geteuid() == 0:
         os.setgroups([])

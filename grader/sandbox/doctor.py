@@ -14,6 +14,7 @@ from pathlib import Path
 from grader.errors import SandboxUnavailable
 from grader.sandbox.cgroups import _cgroup_v2, job_cgroups_available
 from grader.sandbox.command import BWRAP_ENV, apply_limits, bwrap_command
+from grader.sandbox.gpu import detect_gpus, gpu_report
 from grader.sandbox.interpreter import Interpreter, find_interpreter
 from grader.sandbox.jobs import SLOTS, UID_BASE
 from grader.sandbox.limits import ResourceLimits
@@ -82,6 +83,13 @@ def doctor() -> list[Finding]:
     if bwrap and interp is not None:
         findings.append(_probe(interp))
     return findings
+
+
+def gpu_findings() -> list[Finding]:
+    """What a GPU worker on this machine would see: its GPUs, the device nodes and driver libraries a
+    GPU job's sandbox gets, or that there is no GPU (GPU jobs are then graded on CPU). Never a failure
+    of the sandbox itself: :func:`sandbox_available` does not read these."""
+    return [Finding(name, ok, detail) for name, ok, detail in gpu_report(detect_gpus())]
 
 
 def _probe(interp: Interpreter) -> Finding:

@@ -13,12 +13,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from grader.errors import SandboxUnavailable
 from grader.sandbox.cgroups import JobCgroup, job_cgroup_name
+from grader.sandbox.gpu import GpuAccess, GpuInfo
 from grader.sandbox.limits import ResourceLimits
 
 #: first uid handed to sandboxed jobs; slot N runs as UID_BASE + N
@@ -76,6 +77,38 @@ def job_slot() -> Iterator[Slot]:
             handle.close()
         return
     raise SandboxUnavailable(f"all {SLOTS} sandbox slots are busy; lower --jobs or wait")
+
+
+@contextlib.contextmanager
+def gpu_slot(gpus: Sequence[GpuInfo]) -> Iterator[GpuInfo]:
+    """Hold one of ``gpus`` for the duration of a job (an flock per GPU, shared by the machine's workers).
+
+    A free GPU is taken at once; when all are busy, this waits for one (a worker runs no more
+    GPU jobs at once than the machine has GPUs unless it was started with a higher concurrency).
+    """
+    if not gpus:
+        raise SandboxUnavailable("no GPU to hold: this worker found none")
+    state = _state_dir()
+    handles = []
+    try:
+        for gpu in gpus:
+            handle = (state / f"gpu-{gpu.uuid or gpu.index}.lock").open("w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handles.append(handle)
+                continue
+            try:
+                yield gpu
+            finally:
+                handle.close()
+            return
+        chosen = os.getpid() % len(gpus)
+        fcntl.flock(handles[chosen], fcntl.LOCK_EX)  # every GPU is busy: wait for one
+        yield gpus[chosen]
+    finally:
+        for handle in handles:
+            handle.close()
 
 
 def processes_of(uid: int) -> list[int]:
@@ -138,20 +171,34 @@ def place_files(files: Mapping[str, Path], folder: Path, *, keep_existing: bool 
 
 @dataclass(frozen=True)
 class SandboxJob:
-    """One grading job's sandbox: a uid, a trusted job directory, the limits."""
+    """One grading job's sandbox: a uid, a trusted job directory, the limits (and a GPU, on a GPU worker)."""
 
     directory: Path
     uid: int
     limits: ResourceLimits
+    #: the one GPU this job sees (:mod:`grader.sandbox.gpu`); None: no GPU device at all
+    gpu: GpuAccess | None = None
+    #: variables set in the kernel's environment besides :data:`grader.sandbox.command.KERNEL_ENV`
+    #: (a GPU exercise's ``MLCOURSE_PROFILE``, ``MLCOURSE_COMPILE``), as sorted pairs
+    env: tuple[tuple[str, str], ...] = ()
 
     def spec(self) -> str:
         """What the trusted pytest process needs to start this job's kernel (``--grader-sandbox``)."""
-        return json.dumps({"job": str(self.directory), "uid": self.uid, "limits": dataclasses.asdict(self.limits)})
+        data: dict[str, object] = {
+            "job": str(self.directory),
+            "uid": self.uid,
+            "limits": dataclasses.asdict(self.limits),
+        }
+        data["gpu"] = self.gpu.to_json() if self.gpu is not None else None
+        data["env"] = dict(self.env)
+        return json.dumps(data)
 
     @classmethod
     def from_spec(cls, text: str) -> SandboxJob:
         data = json.loads(text)
-        return cls(Path(data["job"]), int(data["uid"]), ResourceLimits(**data["limits"]))
+        gpu = GpuAccess.from_json(data["gpu"]) if data.get("gpu") else None
+        env = tuple(sorted(dict(data.get("env") or {}).items()))
+        return cls(Path(data["job"]), int(data["uid"]), ResourceLimits(**data["limits"]), gpu, env)
 
     def provide_files(self, files: Mapping[str, Path]) -> None:
         """Make ``files`` (relative path → source) appear read-only in the kernel's working directory.
@@ -181,6 +228,8 @@ class SandboxJob:
             str(self.uid),
             "--limits",
             self.limits.to_json(),
+            *(["--gpu", self.gpu.to_json()] if self.gpu is not None else []),
+            *(["--env", json.dumps(dict(self.env))] if self.env else []),
             "{connection_file}",
         ]
 
@@ -204,13 +253,18 @@ class SandboxJob:
 
 
 @contextlib.contextmanager
-def sandbox_job(limits: ResourceLimits) -> Iterator[SandboxJob]:
-    """A uid slot and a job directory for one sandboxed kernel; everything is removed afterwards."""
+def sandbox_job(
+    limits: ResourceLimits, *, gpu: GpuAccess | None = None, env: Mapping[str, str] | None = None
+) -> Iterator[SandboxJob]:
+    """A uid slot and a job directory for one sandboxed kernel; everything is removed afterwards.
+
+    ``gpu``: the one GPU the kernel sees; ``env``: extra variables of the kernel's environment.
+    """
     with job_slot() as slot:
         directory = Path(tempfile.mkdtemp(prefix="grader-job-"))
         directory.chmod(0o711)  # the sandbox uid may pass through (to its ipc dir), never list
         try:
-            yield SandboxJob(directory, slot.uid, limits)
+            yield SandboxJob(directory, slot.uid, limits, gpu, tuple(sorted((env or {}).items())))
         finally:
             kill_uid(slot.uid)
             ipc = directory / "ipc"

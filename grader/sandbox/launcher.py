@@ -20,6 +20,7 @@ from pathlib import Path
 
 from grader.sandbox.cgroups import JobCgroup, job_cgroup_name
 from grader.sandbox.command import BWRAP_ENV, apply_limits, bwrap_command
+from grader.sandbox.gpu import GpuAccess
 from grader.sandbox.interpreter import find_interpreter
 from grader.sandbox.jobs import WORK_FILES, kill_uid
 from grader.sandbox.limits import ResourceLimits
@@ -54,7 +55,14 @@ def _connection_inside(connection_file: Path, ipc_dir: Path, uid: int) -> Path:
 
 
 def _start(
-    job: Path, uid: int, limits: ResourceLimits, ipc_dir: Path, connection: Path, cgroup: JobCgroup | None
+    job: Path,
+    uid: int,
+    limits: ResourceLimits,
+    ipc_dir: Path,
+    connection: Path,
+    cgroup: JobCgroup | None,
+    gpu: GpuAccess | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start bubblewrap with the seccomp filter, the rlimits, the job's cgroup and uid."""
     bpf = job / "seccomp.bpf"
@@ -69,6 +77,8 @@ def _start(
         seccomp_fd=seccomp_fd,
         kernel_args=["-f", str(connection)],
         files=job / WORK_FILES if (job / WORK_FILES).is_dir() else None,
+        gpu=gpu,
+        env=env,
     )
     # the kernel's own output never reaches the runner; GRADER_SANDBOX_DEBUG keeps it in the job dir
     sink = (job / "kernel.log").open("wb") if os.environ.get("GRADER_SANDBOX_DEBUG") else subprocess.DEVNULL
@@ -81,7 +91,7 @@ def _start(
             stdout=sink,
             stderr=sink,
             pass_fds=(seccomp_fd,),
-            preexec_fn=lambda: apply_limits(limits, uid, cgroup),
+            preexec_fn=lambda: apply_limits(limits, uid, cgroup, gpu=gpu is not None),
             close_fds=True,
             env=BWRAP_ENV,
         )
@@ -99,15 +109,24 @@ def _exit_record(child: subprocess.Popen[bytes], *, wall_exceeded: bool, cgroup:
     return {"returncode": code, "wall_clock_exceeded": wall_exceeded, "memory_exceeded": memory_exceeded}
 
 
-def launch(*, job: Path, uid: int, limits: ResourceLimits, connection_file: Path) -> int:
+def launch(
+    *,
+    job: Path,
+    uid: int,
+    limits: ResourceLimits,
+    connection_file: Path,
+    gpu: GpuAccess | None = None,
+    env: dict[str, str] | None = None,
+) -> int:
     """Run one sandboxed kernel to completion (the kernelspec's process); returns its exit status.
 
     ``job`` is a fresh trusted directory; only ``job/ipc`` is visible inside the sandbox.
+    ``gpu``: the one GPU the kernel sees; ``env``: more of its environment.
     """
     ipc_dir, mounted = _private_ipc_dir(job, uid)
     connection = _connection_inside(connection_file, ipc_dir, uid)
     cgroup = JobCgroup.create(job_cgroup_name(uid), limits)
-    child = _start(job, uid, limits, ipc_dir, connection, cgroup)
+    child = _start(job, uid, limits, ipc_dir, connection, cgroup, gpu, env)
     signal.signal(signal.SIGTERM, lambda _signum, _frame: child.kill())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts reach the kernel as messages
     wall_exceeded = False
@@ -135,10 +154,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--job", required=True, type=Path)
     p.add_argument("--uid", required=True, type=int)
     p.add_argument("--limits", required=True)
+    p.add_argument("--gpu", help="(GPU jobs) the GpuAccess JSON: device nodes, driver libraries, environment")
+    p.add_argument("--env", help="a JSON object of more variables for the kernel's environment")
     p.add_argument("connection_file", type=Path)
     args = parser.parse_args(argv)
     return launch(
-        job=args.job, uid=args.uid, limits=ResourceLimits.from_json(args.limits), connection_file=args.connection_file
+        job=args.job,
+        uid=args.uid,
+        limits=ResourceLimits.from_json(args.limits),
+        connection_file=args.connection_file,
+        gpu=GpuAccess.from_json(args.gpu) if args.gpu else None,
+        env={str(k): str(v) for k, v in json.loads(args.env).items()} if args.env else None,
     )
 
 

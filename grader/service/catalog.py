@@ -2,8 +2,9 @@
 
 An exercise id is the stem of ``solutions/<id>.ipynb``; its title is the first heading of the
 learner's ``exercises/<id>.ipynb`` (the id when there is none); its points are the sum over
-the solution's graded cells, hidden ones included. Reading is cached per file modification
-time, so a service picks up a new exercise without a restart.
+the solution's graded cells, hidden ones included; its device (``cpu``/``gpu``) is the solution's
+``grader.device``, which routes its submissions (:mod:`grader.service.registry`). Reading is
+cached per file modification time, so a service picks up a new exercise without a restart.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any
 
 from nbformat import NotebookNode
 
+from grader.authoring import declared_device
 from grader.errors import GraderError
+from grader.format import markers
 from grader.format.cells import graded_cells
 from grader.format.notebooks import read_notebook
 from grader.grading.bundle import known_exercises
@@ -32,9 +35,12 @@ class Exercise:
     #: None when the solution cannot be read or its graded cells break the authoring rules (the
     #: grader will say why when a submission arrives)
     max_points: float | None
+    #: the device the exercise asks to be graded on: ``cpu`` or ``gpu`` (``cpu`` when the solution
+    #: names another: grading then says what is wrong with it)
+    device: str = markers.DEVICE_CPU
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "max_points": self.max_points}
+        return {"id": self.id, "title": self.title, "max_points": self.max_points, "device": self.device}
 
 
 def _read(path: Path) -> NotebookNode | None:
@@ -52,6 +58,14 @@ def _title(exercise_path: Path, fallback: str) -> str:
             if found:
                 return found.group("title")
     return fallback
+
+
+def _device(solution_path: Path) -> str:
+    nb = _read(solution_path)
+    try:
+        return declared_device(nb, path=solution_path.name) if nb is not None else markers.DEVICE_CPU
+    except GraderError:
+        return markers.DEVICE_CPU
 
 
 def _max_points(solution_path: Path) -> float | None:
@@ -82,7 +96,12 @@ def exercise_info(settings: Settings, exercise_id: str) -> Exercise:
     key = (str(solution), _mtime(solution), _mtime(learner))
     with _lock:
         if key not in _cache:
-            _cache[key] = Exercise(id=exercise_id, title=_title(learner, exercise_id), max_points=_max_points(solution))
+            _cache[key] = Exercise(
+                id=exercise_id,
+                title=_title(learner, exercise_id),
+                max_points=_max_points(solution),
+                device=_device(solution),
+            )
         return _cache[key]
 
 

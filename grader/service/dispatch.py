@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from grader.service import workers
 from grader.settings import Settings
 
-#: hands a new submission (by id) to the workers
-Sender = Callable[[str], None]
+#: hands a new submission (by id) to the workers, on a Celery queue (:data:`grader.service.registry.CPU_QUEUE`
+#: or ``GPU_QUEUE``, chosen by :func:`grader.service.registry.queue_for`)
+Sender = Callable[[str, str], None]
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,8 @@ class Engine:
     name: str
     #: how a new submission reaches a worker: a :data:`Sender`, or None when workers poll the store
     sender: Callable[[Settings], Sender | None]
-    #: how ``grader worker`` grades, until interrupted: ``run_worker(settings, concurrency)``
-    run_worker: Callable[[Settings, int], None]
+    #: how ``grader worker`` grades, until interrupted: ``run_worker(settings, concurrency, gpu)``
+    run_worker: Callable[[Settings, int, bool], None]
     #: how many worker processes ``grader serve`` starts by default
     service_workers: Callable[[Settings], int]
 
@@ -52,22 +53,26 @@ def _celery_sender(settings: Settings) -> Sender:
 
     app = tasks.make_celery(settings)
 
-    def send(submission_id: str) -> None:
-        tasks.send(app, submission_id)
+    def send(submission_id: str, queue_name: str) -> None:
+        tasks.send(app, submission_id, queue_name)
 
     return send
 
 
-def _celery_worker(settings: Settings, concurrency: int) -> None:
+def _celery_worker(settings: Settings, concurrency: int, gpu: bool) -> None:
     from grader.service import tasks
 
-    tasks.run_celery_worker(settings, concurrency=concurrency)
+    tasks.run_celery_worker(settings, concurrency=concurrency, gpu=gpu)
+
+
+def _embedded_worker(settings: Settings, concurrency: int, gpu: bool) -> None:
+    workers.run_embedded_worker(settings, concurrency, gpu=gpu)
 
 
 EMBEDDED = Engine(
     "embedded",
     sender=_no_sender,
-    run_worker=workers.run_embedded_worker,
+    run_worker=_embedded_worker,
     service_workers=lambda settings: settings.service_workers,
 )
 CELERY = Engine("celery", sender=_celery_sender, run_worker=_celery_worker, service_workers=lambda _settings: 0)
@@ -78,15 +83,24 @@ def engine_for(settings: Settings) -> Engine:
     return CELERY if settings.broker_url else EMBEDDED
 
 
-def run_worker(settings: Settings, *, celery: bool = False, concurrency: int = 1) -> None:
+def run_worker(settings: Settings, *, celery: bool = False, concurrency: int = 1, gpu: bool = False) -> None:
     """``grader worker``: grade until interrupted, from the embedded queue or (``celery``) from Celery.
 
+    ``gpu`` (``--gpu``): a GPU worker. It detects its GPUs itself and registers with them; on the
+    embedded queue it takes GPU jobs first and CPU jobs when none waits, with Celery it consumes
+    the GPU queue only (:mod:`grader.service.registry`).
+
     Raises:
+        UsageError: ``gpu`` on a machine without an NVIDIA GPU.
         SandboxUnavailable: ``settings.sandbox`` is on and no sandbox can be built here (fail at
             start, not on every job; ``--unsafe-no-sandbox`` turns it off, for trusted code only).
     """
+    if gpu:
+        from grader.grading.placement import worker_placement
+
+        worker_placement(gpu=True)  # refuse at once, before any store or broker is touched
     if settings.sandbox:
         from grader.sandbox.doctor import require_sandbox
 
         require_sandbox()
-    (CELERY if celery else EMBEDDED).run_worker(settings, concurrency)
+    (CELERY if celery else EMBEDDED).run_worker(settings, concurrency, gpu)

@@ -19,6 +19,9 @@ A submission moves through::
   conditional on ``lease_owner``; a worker that lost its lease records nothing.
 - A double submit (same learner, exercise and notebook bytes while one is queued or
   running) returns the existing job: a unique index makes that hold under concurrency.
+- **Devices** (:mod:`grader.service.registry`): a job whose exercise wants a GPU is claimed by a
+  GPU worker while one is live; a CPU worker claims it only when none is (and grades it at
+  smoke size). A GPU worker claims GPU jobs first, then CPU jobs when no GPU job waits.
 
 Both the embedded workers and the Celery tasks use these functions (see :mod:`grader.service.workers`).
 """
@@ -36,34 +39,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from grader.errors import QueueFull, RateLimited
-from grader.grading.results import Result
+from grader.format import markers
+from grader.grading.results import Result, dead_letter_message, retrying_message
+from grader.service.registry import GPU_QUEUE, live_gpu_clause
 from grader.service.statuses import ACTIVE_STATUSES, FINAL_STATUSES, VERDICTS, SubmissionStatus
 from grader.service.store import Store, submissions, users
 
 _s = submissions.c
-
-
-# --- what the learner reads about a job that is not graded (yet) ------------------------------
-
-
-def retrying_message(failed_attempts: int, max_attempts: int) -> str:
-    return (
-        f"grading error, we will retry (attempt {failed_attempts} of {max_attempts} failed on the "
-        "grader's side; this is not your doing)"
-    )
-
-
-def dead_letter_message(attempts: int, *, worker_died: bool) -> str:
-    if worker_died:
-        return (
-            f"grading stopped {attempts} times without a result: the grading process died each time. "
-            "If your notebook uses a lot of memory, starts processes or calls os._exit, change that and "
-            "resubmit; otherwise tell your instructor"
-        )
-    return (
-        f"grading failed {attempts} times for reasons on the grader's side; your notebook was not graded. "
-        "Resubmit later, and tell your instructor if it happens again"
-    )
 
 
 # --- records ----------------------------------------------------------------------------------
@@ -81,6 +63,8 @@ class Job:
     sha256: str
     attempts: int
     lease_owner: str
+    #: the device the exercise asks for (``cpu``/``gpu``); the worker's own decides how it is graded
+    device: str = markers.DEVICE_CPU
 
 
 @dataclass(frozen=True)
@@ -100,6 +84,8 @@ class Claim:
     retry_in_s: float | None = None
     #: the status the submission had (``None``: no such submission)
     status: str | None = None
+    #: a GPU job offered to a CPU worker while a GPU worker is live: send it to the GPU queue instead
+    reroute: bool = False
 
 
 def _job(row: sa.Row) -> Job:
@@ -112,6 +98,7 @@ def _job(row: sa.Row) -> Job:
         sha256=row.sha256,
         attempts=row.attempts,
         lease_owner=row.lease_owner,
+        device=row.device,
     )
 
 
@@ -131,8 +118,11 @@ def enqueue(
     notebook: bytes,
     per_minute: int | None = None,
     max_queued: int | None = None,
+    device: str = markers.DEVICE_CPU,
 ) -> Enqueued:
     """Queue a submission, or return the identical one already queued or running.
+
+    ``device``: what the exercise asks for (its solution's ``grader.device``), never the submission's word.
 
     Raises:
         RateLimited: the learner made ``per_minute`` submissions in the last minute.
@@ -194,6 +184,7 @@ def enqueue(
                 dispatched_at=None,
                 created_at=now,
                 updated_at=now,
+                device=device,
             )
         )
         return Enqueued(id=new_id, status=SubmissionStatus.QUEUED, created=True)
@@ -202,6 +193,13 @@ def enqueue(
 
 
 # --- claim, renew, record ---------------------------------------------------------------------
+
+
+def _routable(now: float, *, gpu_worker: bool, worker_ttl_s: float) -> sa.ColumnElement[bool]:
+    """What a worker may take: a GPU worker anything; a CPU worker a GPU job only while no GPU worker is live."""
+    if gpu_worker:
+        return sa.true()
+    return sa.or_(_s.device != markers.DEVICE_GPU, ~live_gpu_clause(now, worker_ttl_s))
 
 
 def _claimable(now: float, max_attempts: int) -> sa.ColumnElement[bool]:
@@ -279,19 +277,31 @@ def _anything_to_do(store: Store) -> bool:
     )
 
 
-def claim(store: Store, owner: str, *, lease_s: float, max_attempts: int) -> Job | None:
-    """Claim the oldest claimable job for ``owner`` (a unique worker name), or None if there is none."""
+def claim(
+    store: Store,
+    owner: str,
+    *,
+    lease_s: float,
+    max_attempts: int,
+    gpu_worker: bool = False,
+    worker_ttl_s: float = 30.0,
+) -> Job | None:
+    """Claim the oldest claimable job for ``owner`` (a unique worker name), or None if there is none.
+
+    ``gpu_worker``: GPU jobs first; otherwise GPU jobs only while no GPU worker is live (``worker_ttl_s``).
+    """
     if not _anything_to_do(store):
         return None
 
     def work(conn: Connection) -> Job | None:
         now = time.time()
         _dead_letter(conn, now, max_attempts)
-        ready = _claimable(now, max_attempts)
+        ready = sa.and_(_claimable(now, max_attempts), _routable(now, gpu_worker=gpu_worker, worker_ttl_s=worker_ttl_s))
+        first = [sa.case((_s.device == markers.DEVICE_GPU, 0), else_=1)] if gpu_worker else []
         pick = (
             sa.select(_s.id)
             .where(ready)
-            .order_by(_s.available_at, _s.created_at)
+            .order_by(*first, _s.available_at, _s.created_at)
             .limit(1)
             .with_for_update(skip_locked=True)
             .scalar_subquery()
@@ -307,26 +317,43 @@ def claim(store: Store, owner: str, *, lease_s: float, max_attempts: int) -> Job
     return store.run(work)
 
 
-def claim_submission(store: Store, submission_id: str, owner: str, *, lease_s: float, max_attempts: int) -> Claim:
-    """Claim one given job (the Celery path); say why not when it cannot be claimed now."""
+def claim_submission(
+    store: Store,
+    submission_id: str,
+    owner: str,
+    *,
+    lease_s: float,
+    max_attempts: int,
+    gpu_worker: bool = False,
+    worker_ttl_s: float = 30.0,
+) -> Claim:
+    """Claim one given job (the Celery path); say why not when it cannot be claimed now.
+
+    A GPU job offered to a CPU worker while a GPU worker is live is not claimed: ``reroute``.
+    """
 
     def work(conn: Connection) -> Claim:
         now = time.time()
         _dead_letter(conn, now, max_attempts, submission_id)
         ready = _claimable(now, max_attempts)
+        routable = _routable(now, gpu_worker=gpu_worker, worker_ttl_s=worker_ttl_s)
         row = conn.execute(
             sa.update(submissions)
-            .where(_s.id == submission_id, ready)
+            .where(_s.id == submission_id, ready, routable)
             .values(**_claim_values(owner, now, lease_s))
             .returning(*submissions.c)
         ).first()
         if row is not None:
             return Claim(job=_job(row), status=SubmissionStatus.RUNNING)
         state = conn.execute(
-            sa.select(_s.status, _s.lease_expires_at, _s.available_at).where(_s.id == submission_id)
+            sa.select(_s.status, _s.lease_expires_at, _s.available_at, ready.label("ready")).where(
+                _s.id == submission_id
+            )
         ).first()
         if state is None or state.status in FINAL_STATUSES:
             return Claim(status=state.status if state is not None else None)
+        if state.ready:  # claimable, but not by this worker: a GPU worker is live
+            return Claim(status=state.status, reroute=True)
         until = state.lease_expires_at if state.status == SubmissionStatus.RUNNING else state.available_at
         return Claim(retry_in_s=max(0.5, (until or now) - now + 0.1), status=state.status)
 
@@ -431,30 +458,33 @@ def queue_depth(store: Store) -> dict[str, int]:
     return counts
 
 
-def needs_dispatch(store: Store, *, redispatch_after_s: float, max_attempts: int) -> list[str]:
-    """Jobs a Celery task should be (re)sent for: never dispatched, dispatched long ago, or whose lease expired.
+def needs_dispatch(
+    store: Store, *, redispatch_after_s: float, max_attempts: int, worker_ttl_s: float = 30.0
+) -> list[tuple[str, str]]:
+    """Jobs a Celery task should be (re)sent for, with their device: never dispatched, dispatched long ago,
+    whose lease expired, or sent to the GPU queue while no GPU worker is live (none would take it).
 
     Sending a task twice is harmless (a task for a graded or leased job does nothing), so this
     errs on the side of sending.
     """
 
-    def work(conn: Connection) -> list[str]:
+    def work(conn: Connection) -> list[tuple[str, str]]:
         now = time.time()
         _dead_letter(conn, now, max_attempts)
+        queued = sa.and_(_s.status == SubmissionStatus.QUEUED, _s.available_at <= now)
         stale = sa.or_(
-            sa.and_(
-                _s.status == SubmissionStatus.QUEUED,
-                _s.available_at <= now,
-                sa.or_(_s.dispatched_at.is_(None), _s.dispatched_at < now - redispatch_after_s),
-            ),
+            sa.and_(queued, sa.or_(_s.dispatched_at.is_(None), _s.dispatched_at < now - redispatch_after_s)),
+            sa.and_(queued, _s.routed_to == GPU_QUEUE, ~live_gpu_clause(now, worker_ttl_s)),
             sa.and_(_s.status == SubmissionStatus.RUNNING, _s.lease_expires_at < now),
         )
-        return list(conn.execute(sa.select(_s.id).where(stale).order_by(_s.created_at)).scalars())
+        rows = conn.execute(sa.select(_s.id, _s.device).where(stale).order_by(_s.created_at)).all()
+        return [(row.id, row.device) for row in rows]
 
     return store.run(work)
 
 
-def mark_dispatched(store: Store, ids: list[str]) -> None:
+def mark_dispatched(store: Store, ids: list[str], routed_to: str | None = None) -> None:
     if not ids:
         return
-    store.run(lambda conn: conn.execute(sa.update(submissions).where(_s.id.in_(ids)).values(dispatched_at=time.time())))
+    values: dict[str, Any] = {"dispatched_at": time.time()} | ({"routed_to": routed_to} if routed_to else {})
+    store.run(lambda conn: conn.execute(sa.update(submissions).where(_s.id.in_(ids)).values(**values)))

@@ -97,6 +97,25 @@ submissions = sa.Table(
     # migration 2
     sa.Column("score", sa.Float, nullable=True),
     sa.Column("max_score", sa.Float, nullable=True),
+    # migration 4
+    #: the device the exercise asks for, ``cpu`` or ``gpu`` (from its solution, when it was queued)
+    sa.Column("device", sa.String(8), nullable=False, server_default="cpu"),
+    #: the Celery queue its task was last sent to (None: never sent, or the embedded queue)
+    sa.Column("routed_to", sa.String(32), nullable=True),
+)
+
+#: grading workers that registered themselves (migration 4): who they are, what device they detected
+#: on themselves, and when they were last heard from (a worker is live while its heartbeat is fresh)
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    #: ``cpu`` or ``gpu``
+    sa.Column("kind", sa.String(8), nullable=False),
+    #: the GradingDevice as JSON (name, capability, driver, CUDA, host)
+    sa.Column("device", sa.Text, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("heartbeat_at", sa.Float, nullable=False),
 )
 
 
@@ -176,11 +195,31 @@ def _m3_indexes(conn: Connection) -> None:
     conn.execute(sa.text("CREATE INDEX ix_submissions_user ON submissions (user_id, created_at)"))
 
 
+def _m4_devices(conn: Connection) -> None:
+    """GPU routing: the device a submission's exercise asks for, the Celery queue it went to, and the
+    registry of workers with the device each detected on itself."""
+    conn.execute(sa.text("ALTER TABLE submissions ADD COLUMN device VARCHAR(8) DEFAULT 'cpu' NOT NULL"))
+    conn.execute(sa.text("ALTER TABLE submissions ADD COLUMN routed_to VARCHAR(32)"))
+    v4 = sa.MetaData()
+    sa.Table(
+        "workers",
+        v4,
+        sa.Column("name", sa.String(200), primary_key=True),
+        sa.Column("kind", sa.String(8), nullable=False),
+        sa.Column("device", sa.Text, nullable=False),
+        sa.Column("started_at", sa.Float, nullable=False),
+        sa.Column("heartbeat_at", sa.Float, nullable=False),
+    )
+    v4.create_all(conn)
+    conn.execute(sa.text("CREATE INDEX ix_workers_live ON workers (kind, heartbeat_at)"))
+
+
 #: every schema change, in order; the store's version is the last one applied
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users and submissions", _m1_tables),
     Migration(2, "score columns for the gradebook", _m2_scores),
     Migration(3, "one active job per identical submission; claim and rate-limit indexes", _m3_indexes),
+    Migration(4, "GPU routing: submission device, routed queue, worker registry", _m4_devices),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -17,6 +17,13 @@ A lost message cannot lose a submission: the store is the source of truth, and e
 started with ``grader worker --celery`` re-sends tasks for submissions nobody is grading
 (:func:`redispatch`), every ``lease_s``.
 
+Two queues (:mod:`grader.service.registry`): ``grader`` (CPU workers) and ``grader-gpu``
+(``grader worker --celery --gpu``, which consumes only that one). A GPU exercise's task goes to
+``grader-gpu`` while a GPU worker is live, else to ``grader``, where a CPU worker grades it at
+smoke size. A task for a GPU job that reaches a CPU worker while a GPU worker is live is sent on
+to ``grader-gpu`` (nothing graded); a GPU job waiting in ``grader-gpu`` after the last GPU worker
+died (its heartbeat expired) is re-sent to ``grader`` by the re-sender.
+
 Broker: ``GRADER_BROKER_URL`` — RabbitMQ (``amqp://guest:guest@127.0.0.1:5672//``) or Redis
 (``redis://127.0.0.1:6379/0``). Nothing is created at import time: :func:`make_celery` builds
 the app from settings.
@@ -32,14 +39,15 @@ from typing import Any
 from celery import Celery
 
 from grader.errors import StoreUnavailable, UsageError
-from grader.service import queue, workers
+from grader.grading.placement import Placement, cpu_placement, worker_placement
+from grader.service import queue, registry, workers
 from grader.service.store import Store, open_store
 from grader.settings import Settings
 
 log = logging.getLogger(__name__)
 
 TASK_NAME = "grader.grade_submission"
-QUEUE_NAME = "grader"
+QUEUE_NAME = registry.CPU_QUEUE
 
 #: per-process state of a worker (the store's connections must not cross a fork)
 _process_state: dict[int, tuple[Store, workers.GradeFunction]] = {}
@@ -53,8 +61,11 @@ def _state(settings: Settings) -> tuple[Store, workers.GradeFunction]:
     return _process_state[pid]
 
 
-def make_celery(settings: Settings) -> Celery:
-    """The Celery app for ``settings.broker_url``, with the grading task registered."""
+def make_celery(settings: Settings, placement: Placement | None = None) -> Celery:
+    """The Celery app for ``settings.broker_url``, with the grading task registered.
+
+    ``placement``: the device the worker processes of this app grade on (default: this machine's CPU).
+    """
     if not settings.broker_url:
         raise UsageError(
             "no broker configured for Celery: set GRADER_BROKER_URL (amqp://guest:guest@127.0.0.1:5672// "
@@ -83,10 +94,15 @@ def make_celery(settings: Settings) -> Celery:
     def grade_submission_task(task: Any, submission_id: str) -> str:
         store, grade = _state(settings)
         owner = workers.worker_name(f"celery-{task.request.id}")
+        where = placement or cpu_placement()
         try:
-            outcome = workers.grade_submission(settings, store, grade, submission_id, owner)
+            outcome = workers.grade_submission(settings, store, grade, submission_id, owner, where)
         except StoreUnavailable as exc:
             raise task.retry(countdown=max(1.0, settings.lease_s / 3), exc=exc) from exc
+        if outcome.reroute:  # a GPU job, and a GPU worker is live: its queue, not this one
+            send(app, submission_id, registry.GPU_QUEUE)
+            queue.mark_dispatched(store, [submission_id], routed_to=registry.GPU_QUEUE)
+            return "sent to the GPU queue"
         if outcome.retry_in_s is not None:
             queue.mark_dispatched(store, [submission_id])
             raise task.retry(countdown=outcome.retry_in_s)
@@ -95,20 +111,29 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def send(app: Celery, submission_id: str) -> None:
-    """Ask a Celery worker to grade a submission."""
-    app.send_task(TASK_NAME, args=[submission_id], queue=QUEUE_NAME)
+def send(app: Celery, submission_id: str, queue_name: str = QUEUE_NAME) -> None:
+    """Ask a Celery worker to grade a submission (``queue_name``: :func:`grader.service.registry.queue_for`)."""
+    app.send_task(TASK_NAME, args=[submission_id], queue=queue_name)
 
 
 def redispatch(settings: Settings, app: Celery, store: Store) -> list[str]:
-    """Send tasks for submissions nobody is grading (never sent, lost, or whose worker died)."""
-    ids = queue.needs_dispatch(
-        store, redispatch_after_s=settings.grading_timeout_s + 2 * settings.lease_s, max_attempts=settings.max_attempts
+    """Send tasks for submissions nobody is grading (never sent, lost, whose worker died, or waiting in the
+    GPU queue with no GPU worker live), each to the queue its device is routed to now."""
+    found = queue.needs_dispatch(
+        store,
+        redispatch_after_s=settings.grading_timeout_s + 2 * settings.lease_s,
+        max_attempts=settings.max_attempts,
+        worker_ttl_s=settings.worker_ttl_s,
     )
-    for submission_id in ids:
-        send(app, submission_id)
-    queue.mark_dispatched(store, ids)
-    return ids
+    gpu_live = registry.gpu_worker_live(store, settings.worker_ttl_s) if found else False
+    routed: dict[str, list[str]] = {}
+    for submission_id, device in found:
+        to = registry.queue_for(device, gpu_live)
+        send(app, submission_id, to)
+        routed.setdefault(to, []).append(submission_id)
+    for to, ids in routed.items():
+        queue.mark_dispatched(store, ids, routed_to=to)
+    return [submission_id for submission_id, _ in found]
 
 
 def _redispatch_loop(settings: Settings, app: Celery, stop: threading.Event) -> None:
@@ -125,22 +150,43 @@ def _redispatch_loop(settings: Settings, app: Celery, stop: threading.Event) -> 
         store.dispose()
 
 
-def run_celery_worker(settings: Settings, *, concurrency: int = 1) -> None:
-    """``grader worker --celery``: a Celery worker (prefork, ``concurrency`` processes) plus the re-sender."""
+def _registered(settings: Settings, placement: Placement, stop: threading.Event) -> None:
+    """Keep this worker in the registry (with the device it detected on itself) until ``stop``."""
+    store = open_store(settings, pool_size=1)
+    registration = registry.Registration(
+        store, workers.worker_name(f"celery-{placement.device.kind}"), placement.device, settings.worker_ttl_s
+    )
+    try:
+        registration.open()
+        stop.wait()
+    except Exception:
+        log.exception("registering this worker failed; GPU routing may not see it")
+    finally:
+        registration.close()
+        store.dispose()
+
+
+def run_celery_worker(settings: Settings, *, concurrency: int = 1, gpu: bool = False) -> None:
+    """``grader worker --celery``: a Celery worker (prefork, ``concurrency`` processes) plus the re-sender.
+
+    ``gpu``: a GPU worker (its own GPUs, detected here), consuming the GPU queue only.
+    """
+    placement = worker_placement(gpu=gpu)
     open_store(settings).dispose()  # migrate once, before the pool forks
-    app = make_celery(settings)
+    app = make_celery(settings, placement)
     stop = threading.Event()
     sweeper = threading.Thread(
         target=_redispatch_loop, args=(settings, app, stop), name="grader-redispatch", daemon=True
     )
     sweeper.start()
+    threading.Thread(target=_registered, args=(settings, placement, stop), name="grader-registry", daemon=True).start()
     try:
         app.worker_main(
             [
                 "worker",
                 f"--concurrency={concurrency}",
                 "--pool=prefork",
-                f"--queues={QUEUE_NAME}",
+                f"--queues={registry.GPU_QUEUE if placement.gpu else QUEUE_NAME}",
                 "--loglevel=INFO",
                 "--without-gossip",
                 "--without-mingle",

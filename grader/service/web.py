@@ -22,8 +22,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from grader.errors import InvalidNotebook, QueueFull, RateLimited
+from grader.format import markers
 from grader.format.notebooks import parse_notebook
-from grader.service import accounts, catalog, queue
+from grader.service import accounts, catalog, queue, registry
 from grader.service.accounts import User
 from grader.service.dispatch import Sender
 from grader.service.statuses import FINAL_STATUSES
@@ -178,7 +179,8 @@ def read_upload(upload: UploadFile, limit: int) -> bytes:
 
 def accept(state: AppState, user: User, *, exercise: str, filename: str, data: bytes) -> queue.Enqueued:
     """Validate and queue one submission (shared by the API and the upload page)."""
-    known = [e.id for e in catalog.list_exercises(state.settings)]
+    exercises = {e.id: e for e in catalog.list_exercises(state.settings)}
+    known = list(exercises)
     if exercise not in known:
         raise ApiError(
             422,
@@ -199,6 +201,7 @@ def accept(state: AppState, user: User, *, exercise: str, filename: str, data: b
             notebook=data,
             per_minute=state.settings.submissions_per_minute,
             max_queued=state.settings.max_queued,
+            device=exercises[exercise].device,
         )
     except RateLimited as exc:
         raise ApiError(429, exc.code, str(exc), headers={"Retry-After": str(math.ceil(exc.retry_after_s))}) from None
@@ -206,8 +209,13 @@ def accept(state: AppState, user: User, *, exercise: str, filename: str, data: b
         raise ApiError(503, exc.code, str(exc), headers={"Retry-After": str(math.ceil(exc.retry_after_s))}) from None
     if enqueued.created and state.dispatch is not None:
         try:
-            state.dispatch(enqueued.id)
-            queue.mark_dispatched(state.store, [enqueued.id])
+            device = exercises[exercise].device
+            gpu_live = device == markers.DEVICE_GPU and registry.gpu_worker_live(
+                state.store, state.settings.worker_ttl_s
+            )
+            to = registry.queue_for(device, gpu_live)
+            state.dispatch(enqueued.id, to)
+            queue.mark_dispatched(state.store, [enqueued.id], routed_to=to)
         except Exception:  # the broker is down: the Celery workers' re-sender will send it later
             log.exception("could not send submission %s to the broker; it stays queued", enqueued.id)
     return enqueued
@@ -241,6 +249,8 @@ def submission_view(row: sa.Row) -> dict[str, Any]:
         "max_score": None,
         "duration_s": None,
         "device": None,
+        "device_info": None,
+        "device_note": "",
         "checks": [],
     }
     if row.result:

@@ -15,13 +15,22 @@ Which of the two runs is decided in :mod:`grader.service.dispatch`; this module 
 The grade function has the signature of :func:`grader.grading.engine.grade_notebook`
 (``grade(settings, source, *, exercise, name) -> Result``); ``settings.grade_function``
 names it as ``module:function``. It returns ``invalid`` for learner-caused problems (a final
-verdict) and raises or returns ``error`` for infrastructure problems (retried).
+verdict) and raises or returns ``error`` for infrastructure problems (retried). One that also
+takes ``placement=`` is told where it grades (:mod:`grader.grading.placement`).
+
+**Devices.** Every worker knows its own :class:`~grader.grading.placement.Placement` (the CPU,
+or with ``grader worker --gpu`` the GPUs it detected itself), registers with it
+(:mod:`grader.service.registry`) and claims by it: a GPU worker GPU jobs first, a CPU worker GPU
+jobs only while no GPU worker is live. The device in every result it records is its own
+(:func:`stamp_device`), whatever the grade function or the learner's kernel said.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
+import inspect
 import logging
 import os
 import signal
@@ -33,8 +42,9 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from grader.errors import StoreUnavailable, UsageError
+from grader.grading.placement import Placement, cpu_placement, kernel_setup, worker_placement
 from grader.grading.results import Result
-from grader.service import queue
+from grader.service import queue, registry
 from grader.service.queue import Job
 from grader.service.statuses import SubmissionStatus
 from grader.service.store import Store, open_store
@@ -126,14 +136,42 @@ class Heartbeat:
         self._thread.join()
 
 
-def process(settings: Settings, store: Store, grade: GradeFunction, job: Job) -> Processed:
-    """Grade one claimed job and record what happened (the worker function of both paths)."""
+def _takes_placement(grade: Callable[..., Result]) -> bool:
+    try:
+        parameters = inspect.signature(grade).parameters
+    except (TypeError, ValueError):
+        return False
+    return "placement" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def stamp_device(result: Result, placement: Placement, wanted: str, *, told: bool) -> Result:
+    """``result`` with the worker's own device; ``told``: the grade function knew the placement (and said
+    itself what the exercise wanted and how grading differed), else that is worked out from the job."""
+    if result.status == "invalid":
+        return result
+    fields: dict[str, object] = {"device": placement.device.label, "device_info": placement.device}
+    if not told:
+        fields |= {"wanted_device": wanted, "device_note": kernel_setup(wanted, placement).note}
+    return dataclasses.replace(result, **fields)  # type: ignore[arg-type]
+
+
+def process(
+    settings: Settings, store: Store, grade: GradeFunction, job: Job, placement: Placement | None = None
+) -> Processed:
+    """Grade one claimed job and record what happened (the worker function of both paths).
+
+    ``placement``: the worker's own (default: this machine's CPU); the result's device is its device.
+    """
     owner = job.lease_owner
+    placement = placement or cpu_placement()
+    told = _takes_placement(grade)
     error: str | None = None
     result: Result | None = None
     with Heartbeat(store, job.id, owner, settings.lease_s) as heartbeat:
         try:
-            result = grade(settings, job.notebook, exercise=job.exercise, name=job.filename)
+            extra = {"placement": placement} if told else {}
+            result = grade(settings, job.notebook, exercise=job.exercise, name=job.filename, **extra)
+            result = stamp_device(result, placement, job.device, told=told)
         except Exception as exc:  # the grader failed, not the learner: retried
             log.exception("grading %s (attempt %d) raised", job.id, job.attempts)
             error = f"{type(exc).__name__}: {exc}"
@@ -152,10 +190,20 @@ def process(settings: Settings, store: Store, grade: GradeFunction, job: Job) ->
     return Processed("recorded", result.status)
 
 
-def run_once(settings: Settings, store: Store, grade: GradeFunction, owner: str) -> Processed | None:
-    """Claim the oldest claimable job and process it; None when the queue is empty."""
-    job = queue.claim(store, owner, lease_s=settings.lease_s, max_attempts=settings.max_attempts)
-    return process(settings, store, grade, job) if job is not None else None
+def run_once(
+    settings: Settings, store: Store, grade: GradeFunction, owner: str, placement: Placement | None = None
+) -> Processed | None:
+    """Claim the oldest job this worker may take (by its ``placement``) and process it; None when there is none."""
+    placement = placement or cpu_placement()
+    job = queue.claim(
+        store,
+        owner,
+        lease_s=settings.lease_s,
+        max_attempts=settings.max_attempts,
+        gpu_worker=placement.gpu,
+        worker_ttl_s=settings.worker_ttl_s,
+    )
+    return process(settings, store, grade, job, placement) if job is not None else None
 
 
 @dataclass(frozen=True)
@@ -165,22 +213,37 @@ class TaskOutcome:
     processed: Processed | None
     #: try the same submission again in this many seconds (None: done)
     retry_in_s: float | None
+    #: a GPU job, and a GPU worker is live: send it to the GPU queue (this CPU worker did nothing)
+    reroute: bool = False
 
 
 def grade_submission(
-    settings: Settings, store: Store, grade: GradeFunction, submission_id: str, owner: str
+    settings: Settings,
+    store: Store,
+    grade: GradeFunction,
+    submission_id: str,
+    owner: str,
+    placement: Placement | None = None,
 ) -> TaskOutcome:
     """Grade one submission by id (the Celery task's body); idempotent.
 
     Nothing happens for a final submission; a submission leased by a live worker or backing
-    off after a failure asks to be retried when that ends.
+    off after a failure asks to be retried when that ends; a GPU job given to a CPU worker
+    while a GPU worker is live asks to be rerouted.
     """
+    placement = placement or cpu_placement()
     found = queue.claim_submission(
-        store, submission_id, owner, lease_s=settings.lease_s, max_attempts=settings.max_attempts
+        store,
+        submission_id,
+        owner,
+        lease_s=settings.lease_s,
+        max_attempts=settings.max_attempts,
+        gpu_worker=placement.gpu,
+        worker_ttl_s=settings.worker_ttl_s,
     )
     if found.job is None:
-        return TaskOutcome(None, found.retry_in_s)
-    processed = process(settings, store, grade, found.job)
+        return TaskOutcome(None, found.retry_in_s, reroute=found.reroute)
+    processed = process(settings, store, grade, found.job, placement)
     if processed.outcome == "retrying":
         return TaskOutcome(processed, queue.backoff_s(found.job.attempts) + 0.1)
     return TaskOutcome(processed, None)
@@ -197,8 +260,15 @@ class EmbeddedWorkers:
         *,
         count: int,
         on_processed: Callable[[Processed], None] | None = None,
+        placement: Placement | None = None,
     ) -> None:
+        """``placement``: the device these workers grade on and register with (default: this machine's
+        CPU). Tests pass a simulated GPU worker's here (see :mod:`grader.grading.placement`)."""
         self.settings, self.store, self.grade = settings, store, grade
+        self.placement = placement or cpu_placement()
+        self._registration = registry.Registration(
+            store, worker_name(f"{self.placement.device.kind}-workers"), self.placement.device, settings.worker_ttl_s
+        )
         self._count = count
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -207,7 +277,7 @@ class EmbeddedWorkers:
     def _loop(self, owner: str) -> None:
         while not self._stop.is_set():
             try:
-                processed = run_once(self.settings, self.store, self.grade, owner)
+                processed = run_once(self.settings, self.store, self.grade, owner, self.placement)
             except StoreUnavailable:
                 log.warning("the store is unavailable; the worker %s waits and tries again", owner)
                 self._stop.wait(max(1.0, self.settings.worker_poll_s))
@@ -222,6 +292,7 @@ class EmbeddedWorkers:
                 self._on_processed(processed)
 
     def start(self) -> EmbeddedWorkers:
+        self._registration.open()
         for index in range(self._count):
             owner = worker_name(f"embedded-{index}")
             thread = threading.Thread(target=self._loop, args=(owner,), name=f"grader-worker-{index}", daemon=True)
@@ -234,6 +305,7 @@ class EmbeddedWorkers:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout_s)
+        self._registration.close()
 
     def wait(self) -> None:
         """Block until stopped (``grader worker`` runs this in the foreground)."""
@@ -248,11 +320,16 @@ class EmbeddedWorkers:
         self.stop()
 
 
-def run_embedded_worker(settings: Settings, concurrency: int) -> None:
-    """``grader worker`` on the embedded queue: ``concurrency`` threads grade until interrupted."""
+def run_embedded_worker(settings: Settings, concurrency: int, *, gpu: bool = False) -> None:
+    """``grader worker`` on the embedded queue: ``concurrency`` threads grade until interrupted.
+
+    Raises:
+        UsageError: ``gpu`` (``--gpu``) on a machine where no GPU is found.
+    """
+    placement = worker_placement(gpu=gpu)
     store = open_store(settings)
     grade, release = worker_grade_function(settings, concurrency=concurrency)
-    workers = EmbeddedWorkers(settings, store, grade, count=concurrency)
+    workers = EmbeddedWorkers(settings, store, grade, count=concurrency, placement=placement)
 
     def _terminate(_signum: int, _frame: object) -> None:
         raise SystemExit(0)

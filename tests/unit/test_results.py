@@ -78,6 +78,9 @@ def test_json_matches_the_schema() -> None:
         "device",
         "message",
         "isolation",
+        "device_info",
+        "wanted_device",
+        "device_note",
         "checks",
     }
     assert set(data["checks"][0]) == {"id", "name", "hidden", "points", "max_points", "status", "message"}

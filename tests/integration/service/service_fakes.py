@@ -6,7 +6,9 @@
      "sleep": 0.5,              # seconds to "grade" for
      "action": "raise" | "error" | "invalid" | "kill",
      "fail_times": 2,           # with "raise": raise only on the first 2 attempts
-     "tag": "job-7"}            # names the job in the log
+     "tag": "job-7",            # names the job in the log
+     "device": "NVIDIA H100"}   # the device this fake *claims* graded it (a learner's spoof: the
+                                # worker must replace it with its own)
 
 When ``FAKEGRADE_LOG`` is set, every start and every finished grading appends a line
 ``start|done <tag> <pid>`` to that file (so a test can count how often a job was graded).
@@ -100,7 +102,7 @@ def grade(settings: Settings, source: bytes, *, exercise: str | None, name: str)
         score=sum(c.points for c in checks),
         max_score=sum(c.max_points for c in checks),
         duration_s=time.perf_counter() - started,
-        device="cpu",
+        device=str(spec.get("device", "cpu")),
         checks=checks,
     )
 
