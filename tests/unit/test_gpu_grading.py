@@ -72,7 +72,7 @@ def test_driver_libraries_come_from_ldconfig_too_and_those_under_usr_are_not_bou
 
 def test_a_missing_driver_node_is_a_clear_refusal(tmp_path: Path) -> None:
     """Without /dev/nvidiactl or the GPU's node, does the worker say the driver is not loaded?"""
-    with pytest.raises(SandboxUnavailable, match="nvidiactl.*NVIDIA driver loaded"):
+    with pytest.raises(SandboxUnavailable, match=r"nvidiactl.*NVIDIA driver loaded"):
         gpu.gpu_access(H100, dev=tmp_path, ldconfig_text="", lib_dirs=[])
 
 
@@ -161,7 +161,7 @@ def test_what_a_gpu_exercises_kernel_gets_on_each_worker() -> None:
 
 def test_a_gpu_worker_on_a_machine_without_a_gpu_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(placement, "detect_gpus", lambda: ())
-    with pytest.raises(UsageError, match="no NVIDIA GPU found.*without --gpu"):
+    with pytest.raises(UsageError, match=r"no NVIDIA GPU found.*without --gpu"):
         placement.worker_placement(gpu=True)
     assert placement.worker_placement(gpu=False).device.kind == "cpu"
 
@@ -185,7 +185,7 @@ def test_an_unknown_device_is_an_authoring_error_naming_the_allowed_ones() -> No
     nb.metadata[markers.META_GRADER] = {markers.META_DEVICE: "tpu"}
     with pytest.raises(AuthoringError, match="'tpu'; use 'cpu' or 'gpu'"):
         declared_device(nb, path="solutions/x.ipynb")
-    with pytest.raises(AuthoringError, match="grader.device is 'tpu'"):
+    with pytest.raises(AuthoringError, match=r"grader\.device is 'tpu'"):
         lint(nb, path="solutions/x.ipynb")
     nb.metadata[markers.META_GRADER] = {markers.META_DEVICE: "gpu"}
     assert declared_device(nb, path="x") == "gpu"
