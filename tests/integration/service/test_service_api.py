@@ -97,7 +97,7 @@ def test_a_submission_is_accepted_then_graded_with_per_check_feedback(service: S
         ("1.1", "pass", 2.0),
         ("1.2", "fail", 0.0),
     ]
-    assert result["exercise"] == EXERCISE and result["device"] == "cpu"
+    assert result["exercise"] == EXERCISE and result["device_info"]["kind"] == "cpu"  # the worker's own
 
 
 def test_the_status_moves_from_queued_through_running_to_graded(service: Service) -> None:
