@@ -217,4 +217,4 @@ def compile_model(model: torch.nn.Module, **options: object) -> tuple[torch.nn.M
     """
     if not compile_allowed():
         return model, False
-    return torch.compile(model, **options), True  # type: ignore[arg-type]
+    return torch.compile(model, **options), True  # type: ignore[call-overload]
