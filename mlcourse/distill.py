@@ -74,17 +74,18 @@ def truncate_encoder(encoder: Encoder, n_layers: int) -> Encoder:
         ValueError: ``n_layers`` is not between 1 and the number of layers the encoder has.
         TypeError: the model has no ``encoder.layer`` list (it is not a BERT-style model).
     """
-    layers = getattr(getattr(encoder.model, "encoder", None), "layer", None)
-    if not isinstance(layers, torch.nn.ModuleList):
+    stack = getattr(encoder.model, "encoder", None)
+    layers = getattr(stack, "layer", None)
+    if not isinstance(stack, torch.nn.Module) or not isinstance(layers, torch.nn.ModuleList):
         raise TypeError(f"{type(encoder.model).__name__} has no encoder.layer list to truncate")
     if isinstance(n_layers, bool) or not isinstance(n_layers, int) or not 1 <= n_layers <= len(layers):
         raise ValueError(f"n_layers must be an integer from 1 to {len(layers)}, got {n_layers!r}")
     # copy only the layers that are kept: swap the short list in, deep-copy, swap the full list back
-    encoder.model.encoder.layer = torch.nn.ModuleList(list(layers)[:n_layers])
+    stack.layer = torch.nn.ModuleList(list(layers)[:n_layers])
     try:
         model = copy.deepcopy(encoder.model)
     finally:
-        encoder.model.encoder.layer = layers
+        stack.layer = layers
     model.config.num_hidden_layers = n_layers
     return replace(encoder, model=model)
 
