@@ -1,4 +1,8 @@
-"""``python -m bench`` runs every registered benchmark; ``python -m bench b5`` runs one; ``--list`` lists them."""
+"""``python -m bench`` runs every registered benchmark; ``python -m bench b5`` runs one; ``--list`` lists them.
+
+``python -m bench gpu`` runs the GPU check (lessons 07–11 and G1–G3, ``bench/gpu_check.py``); it
+is run only by name, never as part of "every benchmark".
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from pathlib import Path
 from types import ModuleType
 
 _MODULE = re.compile(r"^(?P<id>b\d+)_\w+$")
+#: run only when named: id → module
+BY_NAME = {"gpu": "bench.gpu_check"}
 
 
 def registry() -> dict[str, str]:
@@ -30,20 +36,27 @@ def _summary(module: ModuleType) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     known = registry()
+    named = {**known, **BY_NAME}
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("ids", nargs="*", metavar="ID", help=f"benchmarks to run (default: all of {', '.join(known)})")
+    parser.add_argument(
+        "ids",
+        nargs="*",
+        metavar="ID",
+        help=f"benchmarks to run (default: all of {', '.join(known)}; also: {', '.join(BY_NAME)})",
+    )
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     args, rest = parser.parse_known_args(argv)
     if args.list:
-        for bench_id, name in known.items():
-            print(f"{bench_id:<4} {_summary(importlib.import_module(name))}")
+        for bench_id, name in named.items():
+            note = " (run by name only)" if bench_id in BY_NAME else ""
+            print(f"{bench_id:<4} {_summary(importlib.import_module(name))}{note}")
         return 0
-    unknown = [i for i in args.ids if i not in known]
+    unknown = [i for i in args.ids if i not in named]
     if unknown:
-        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(named)}")
     status = 0
     for bench_id in args.ids or list(known):
-        run: Callable[[list[str]], int] = importlib.import_module(known[bench_id]).main
+        run: Callable[[list[str]], int] = importlib.import_module(named[bench_id]).main
         status = max(status, run(rest))
     return status
 
