@@ -39,6 +39,8 @@ REPO = Path(__file__).resolve().parents[1]
 BUDGET_S = 480.0
 #: device time kept for the benchmarks when the lessons' time limit is set
 BENCH_RESERVE_S = {"full": 180.0, "tiny": 30.0}
+#: a lesson's time limit is what is left of the budget, but never less than this
+MIN_LESSON_S = 60.0
 DEFAULT_LESSONS = "07-11"
 BENCHMARKS = ("g1", "g2", "g3")
 SCHEMA = 1
@@ -106,16 +108,20 @@ def fingerprint(device: Any) -> dict[str, Any]:
     return found
 
 
-def run_lessons(names: list[str], *, profile: str, folder: Path, build: Path, timeout_s: float) -> dict[str, Any]:
-    """Execute each lesson (forced, one by one) and copy its executed notebook into ``folder``."""
+def run_lessons(names: list[str], *, profile: str, folder: Path, build: Path, deadline: float) -> dict[str, Any]:
+    """Execute each lesson (forced, one by one) and copy its executed notebook into ``folder``.
+
+    Each lesson may run until ``deadline`` (a ``time.perf_counter()`` value), and at least a minute.
+    """
     from grader.book import lessons
     from grader.errors import GraderError
     from grader.settings import load_settings
 
-    settings = load_settings(root=REPO, build_dir=build, lesson_timeout_s=timeout_s, lesson_jobs=1)
     results: dict[str, Any] = {}
     for name in names:
         started = time.perf_counter()
+        limit = max(MIN_LESSON_S, deadline - started)
+        settings = load_settings(root=REPO, build_dir=build, lesson_timeout_s=limit, lesson_jobs=1)
         try:
             (run,) = lessons.run_lessons(settings, [name], profile=profile, force=True)
         except GraderError as exc:
@@ -269,9 +275,8 @@ def main(argv: list[str]) -> int:
 
     names = select_lessons(list(find_lessons(load_settings(root=REPO))), args.lessons)
     chosen = [b for b in BENCHMARKS if b in {x.strip().lower() for x in args.benchmarks.split(",")}]
-    reserve = BENCH_RESERVE_S[size] if chosen else 0.0
-    timeout = max(60.0, args.budget_s - (time.perf_counter() - started) - reserve)
-    lessons = run_lessons(names, profile=profile, folder=folder, build=args.build_dir / stem, timeout_s=timeout)
+    deadline = started + args.budget_s - (BENCH_RESERVE_S[size] if chosen else 0.0)
+    lessons = run_lessons(names, profile=profile, folder=folder, build=args.build_dir / stem, deadline=deadline)
     benchmarks = run_benchmarks(
         chosen, device, size=size, fp=fp, want_compile=want_compile, targets_apply=targets_apply
     )

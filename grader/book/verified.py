@@ -15,10 +15,11 @@ Two kinds of record say where a lesson ran:
   executed notebooks in a folder beside it. Only runs on CUDA, at profile ``full``, count.
 
 At staging time (:func:`decorated_sources`), each lesson's notebook page and chapter page get a
-note under their title: "Last verified on CPU (2 cores), profile smoke, 2026-12-05 · GPU: not
-yet verified". When a recorded GPU run of the lesson's *current* cells exists, the notebook page
-shows that run's outputs instead of this machine's, and the note names its device. A run of an
-earlier version of the lesson is named, but its outputs are not shown.
+note under their title, "Last verified: CPU (2 cores), profile smoke, 2026-12-05 · GPU: not yet
+verified" (a MyST admonition, which Jupyter Book 1 renders on both kinds of page). When a
+recorded GPU run of the lesson's *current* cells exists, the notebook page shows that run's
+outputs instead of this machine's, and the note names its device. A run of an earlier version of
+the lesson is named, but its outputs are not shown.
 """
 
 from __future__ import annotations
@@ -245,11 +246,11 @@ def verified_note(
     """
     if own:
         first = (
-            f"**Last verified** on {describe_device(own.get('device'))}, profile `{own.get('profile', '?')}`, "
+            f"{describe_device(own.get('device'))}, profile `{own.get('profile', '?')}`, "
             f"{own.get('date', 'date not recorded')}"
         )
     else:
-        first = "**Last verified:** not recorded for this build"
+        first = "this build did not record where it ran"
     if gpu is not None:
         where = f"**GPU:** {describe_device(gpu.fingerprint)}, profile `{gpu.profile}`, {gpu.date}"
         here = "this page shows" if page == "notebook" else "the lesson notebook shows"
@@ -265,8 +266,12 @@ def verified_note(
     return f"{first} · {second}" if second else f"{first}."
 
 
+#: the note's title on the page
+NOTE_TITLE = "Last verified"
+
+
 def _note_markdown(text: str) -> str:
-    return "```{note}\n" + text + "\n```"
+    return f"```{{admonition}} {NOTE_TITLE}\n:class: note\n{text}\n```"
 
 
 def _note_cell(nb: NotebookNode, text: str) -> NotebookNode:

@@ -60,6 +60,18 @@ def test_every_notebook_page_opens_in_colab(site: Settings, page: str) -> None:
     assert link in (site.site_dir / f"{page}.html").read_text(encoding="utf-8")
 
 
+LESSON_PAGES = [p for p in NOTEBOOK_PAGES if p.startswith("notebooks/")]
+CHAPTER_PAGES = [p for p in (q.replace("notebooks/", "book/", 1) for q in LESSON_PAGES) if p in PAGES]
+
+
+@pytest.mark.parametrize("page", LESSON_PAGES + CHAPTER_PAGES)
+def test_every_lesson_and_chapter_page_says_where_it_was_last_verified(site: Settings, page: str) -> None:
+    """Does each lesson (and its chapter) say on which device and profile it last ran, and whether a GPU did?"""
+    html = (site.site_dir / f"{page}.html").read_text(encoding="utf-8")
+    assert '<p class="admonition-title">Last verified</p>' in html
+    assert "profile <code" in html and ("GPU:</strong>" in html or "(cc " in html)
+
+
 def test_the_site_has_a_home_and_search(site: Settings) -> None:
     """Is there an index.html at the top and a search page with its index?"""
     for name in ("index.html", "search.html", "searchindex.js"):

@@ -139,6 +139,16 @@ def test_lesson_pages_show_the_executed_outputs(built: Settings) -> None:
     assert "rendered in smoke" in html
 
 
+@pytest.mark.parametrize("page", ["notebooks/01-first", "book/01-first", "notebooks/02-second", "book/02-second"])
+def test_lesson_and_chapter_pages_say_where_they_were_last_verified(built: Settings, page: str) -> None:
+    """Does each lesson's notebook and chapter page carry the note, rendered (no MyST left raw)?"""
+    html = (built.site_dir / f"{page}.html").read_text(encoding="utf-8")
+    assert '<p class="admonition-title">Last verified</p>\n<p>CPU (' in html
+    assert "profile <code" in html and "smoke" in html
+    assert "GPU:</strong> not yet verified." in html
+    assert "{note}" not in html
+
+
 @pytest.mark.parametrize("page", ["notebooks/01-first", "notebooks/02-second", "exercises/01-first"])
 def test_every_notebook_page_opens_in_colab(built: Settings, page: str) -> None:
     """Does each notebook page carry an Open-in-Colab link to that notebook in the repository?"""

@@ -108,9 +108,9 @@ def test_without_a_gpu_run_the_pages_say_cpu_and_gpu_not_yet_verified(course: Se
     page, chapter = staged(course, cpu_run(course))
     assert "ran on cpu" in page
     note = note_of(page)
-    assert "**Last verified** on CPU (2 cores), profile `smoke`, 2026-12-05" in note
+    assert note.startswith("```{admonition} Last verified\n:class: note\nCPU (2 cores), profile `smoke`, 2026-12-05 · ")
     assert "**GPU:** not yet verified." in note
-    assert chapter.startswith("(loop)=\n# The loop\n\n```{note}\n**Last verified** on CPU (2 cores)")
+    assert chapter.startswith("(loop)=\n# The loop\n\n```{admonition} Last verified\n:class: note\nCPU (2 cores)")
     assert "not yet verified" in chapter
 
 
@@ -121,7 +121,7 @@ def test_a_recorded_gpu_run_replaces_the_outputs_and_names_its_device(course: Se
     assert "ran on cuda:0" in page
     assert "ran on cpu" not in page
     note = note_of(page)
-    assert "on CPU (2 cores), profile `smoke`, 2026-12-05" in note
+    assert "CPU (2 cores), profile `smoke`, 2026-12-05" in note
     device = "NVIDIA H100 80GB HBM3 (cc 9.0, driver 550.54.15, CUDA 12.4, torch 2.5.1)"
     gpu = f"**GPU:** {device}, profile `full`, 2026-12-06"
     assert gpu in note
