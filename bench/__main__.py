@@ -35,6 +35,10 @@ def _summary(module: ModuleType) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in BY_NAME:  # its own options, --help included
+        run_named: Callable[[list[str]], int] = importlib.import_module(BY_NAME[argv[0]]).main
+        return run_named(argv[1:])
     known = registry()
     named = {**known, **BY_NAME}
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)

@@ -271,7 +271,9 @@ def main(argv: list[str]) -> int:
     output: Path = args.output_dir.resolve()
     folder = output / stem
     shutil.rmtree(folder, ignore_errors=True)
-    _log(f"gpu check: {device} ({fp['name']}), {size} sizes, lessons at profile {profile} → {output / stem}.json")
+    target = output / f"{stem}.json"
+    shown = target.relative_to(REPO) if target.is_relative_to(REPO) else target
+    _log(f"gpu check: {device} ({fp['name']}), {size} sizes, lessons at profile {profile} → {shown}")
 
     names = select_lessons(list(find_lessons(load_settings(root=REPO))), args.lessons)
     chosen = [b for b in BENCHMARKS if b in {x.strip().lower() for x in args.benchmarks.split(",")}]
@@ -301,8 +303,8 @@ def main(argv: list[str]) -> int:
         "budget_seconds": args.budget_s,
         "total_seconds": round(time.perf_counter() - started, 1),
     }
-    path = output / f"{stem}.json"
-    record["summary"] = summary_line(record, path.relative_to(REPO) if path.is_relative_to(REPO) else path)
+    path = target
+    record["summary"] = summary_line(record, shown)
     output.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
