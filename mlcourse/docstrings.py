@@ -93,7 +93,24 @@ LICENCES = {
 #: environment variable naming the cache directory
 ENV_CACHE = "MLCOURSE_CACHE"
 #: folders whose files are not the library's own prose (tests, vendored code, generated stubs)
-_SKIPPED_DIRS = frozenset({"tests", "test", "testing", "_vendor", "vendor", "externals", "_external", "__pycache__"})
+_SKIPPED_DIRS = frozenset(
+    {
+        "tests",
+        "test",
+        "testing",
+        "__pycache__",
+        # other projects' code shipped inside a library: its docstrings are not the library's
+        "_vendor",
+        "vendor",
+        "vendored_templates",
+        "externals",
+        "_external",
+        "array_api_compat",
+        "array_api_extra",
+        "_uarray",
+        "_pep440",
+    }
+)
 #: numpydoc / Google section headers: the description ends where these begin
 _SECTION = re.compile(
     r"^\s*(Parameters|Returns|Yields|Raises|Warns|See Also|Notes|References|Examples?|Attributes|Methods|"
@@ -101,7 +118,7 @@ _SECTION = re.compile(
 )
 _RULE = re.compile(r"^\s*[-=~^]{3,}\s*$")
 #: bump when the extraction changes, so old caches are not read
-_FORMAT = 1
+_FORMAT = 2
 
 
 def load_docstrings(
@@ -209,8 +226,8 @@ def data_card(frame: pd.DataFrame) -> str:
         "label away); docstrings are not independent — a class and its methods, or functions generated from one "
         "template, share sentences, so split by subpackage (`split_by_module`), never by row; some docstrings "
         "document wrappers of another library (pandas and scikit-learn wrap numpy, torch mirrors numpy's "
-        "names), so a few are ambiguous even to a person; private helpers are included; other installed "
-        "versions give other rows.",
+        "names), so a few are ambiguous even to a person; private helpers are included, vendored copies "
+        "of other projects are not; other installed versions give other rows.",
     ]
     return "\n".join(lines)
 
