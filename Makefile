@@ -47,7 +47,9 @@ test: $(STAMP)
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy
 	@$(BIN)/lint-imports --no-cache
-	@$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
+	@# the content suite (independent kernels) on both cores, then unit + integration in one process
+	@$(BIN)/python -m pytest -n 2 --durations=15 tests/content
+	@$(BIN)/python -m pytest --durations=15 tests/unit tests/integration
 
 lint: $(STAMP)
 	@$(BIN)/ruff check .

@@ -88,9 +88,9 @@ def _learner_version(nb: NotebookNode) -> NotebookNode:
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The course's settings, with grading bundles built in a private folder (once per session)."""
-    return load_settings(root=ROOT, build_dir=tmp_path_factory.mktemp("discrimination-build"))
+def settings() -> Settings:
+    """The course's settings, with the grading bundles test_exercises.py builds (each built once, under a lock)."""
+    return load_settings(root=ROOT, build_dir=ROOT / "_build" / "test-grading")
 
 
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: p.stem)

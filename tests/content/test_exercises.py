@@ -15,6 +15,9 @@ from grader.grading import verify
 from grader.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
+#: grading bundles built once for the content tests (keyed by the solution's bytes, built under a lock),
+#: shared with test_discrimination.py and between pytest-xdist workers
+GRADING_BUILD_DIR = REPO / "_build" / "test-grading"
 EXERCISES = sorted(p.stem for p in (REPO / "solutions").glob("*.ipynb"))
 
 
@@ -48,9 +51,9 @@ def test_every_learner_notebook_can_set_itself_up_on_colab(notebook: str) -> Non
 
 @pytest.mark.slow
 @pytest.mark.parametrize("exercise", EXERCISES)
-def test_exercise_verifies(exercise: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_exercise_verifies(exercise: str) -> None:
     """Does the solution score full marks, the stub zero on every check, and three gradings agree?"""
-    settings = load_settings(root=REPO, build_dir=tmp_path_factory.mktemp(f"verify-{exercise}"))
+    settings = load_settings(root=REPO, build_dir=GRADING_BUILD_DIR)
     report = verify.verify(settings, [exercise])
     assert report.ok, verify.render_text(report)
     (only,) = report.exercises
