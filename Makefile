@@ -12,6 +12,9 @@ PORT   ?= 8000
 HOST   ?= 127.0.0.1
 PROFILE ?= full
 
+#: test suites that run alone after the rest (make test)
+SERIAL_TESTS := tests/integration/test_hostile.py tests/integration/service
+
 .PHONY: setup system-packages serve site test lint typecheck bench clean
 
 setup: $(STAMP)
@@ -47,9 +50,10 @@ test: $(STAMP)
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy
 	@$(BIN)/lint-imports --no-cache
-	@# the content suite (independent kernels) on both cores, then unit + integration in one process
-	@$(BIN)/python -m pytest -n 2 --durations=15 tests/content
-	@$(BIN)/python -m pytest --durations=15 tests/unit tests/integration
+	@# on both cores (pytest-xdist), all but the suites that share host-wide state; then those, in one process:
+	@# the hostile sandbox suite (it counts and kills job uids' processes) and the service (leases, one broker)
+	@$(BIN)/python -m pytest -n 2 --durations=15 tests $(SERIAL_TESTS:%=--ignore=%)
+	@$(BIN)/python -m pytest --durations=10 $(SERIAL_TESTS)
 
 lint: $(STAMP)
 	@$(BIN)/ruff check .

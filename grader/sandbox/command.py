@@ -104,6 +104,15 @@ def _course_mounts(interpreter: Interpreter, ipc_dir: Path) -> list[str]:
     return [*args, "--bind", str(ipc_dir), str(ipc_dir)]
 
 
+#: the variables numerical libraries read for their thread count
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """The kernel's thread-count variables for ``limits.threads`` (torch follows OMP_NUM_THREADS)."""
+    return dict.fromkeys(THREAD_VARIABLES, str(threads))
+
+
 def bwrap_command(
     *,
     job: Path,
@@ -130,7 +139,7 @@ def bwrap_command(
     cmd += gpu.bwrap_args() if gpu is not None else []
     # bubblewrap's own tmpfs (the root, /etc, /dev) would take any amount of writing: read-only
     cmd += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SANDBOX_HOME, "--clearenv"]
-    kernel_env = {**KERNEL_ENV, **(env or {}), **(gpu.env if gpu is not None else {})}
+    kernel_env = {**KERNEL_ENV, **thread_env(limits.threads), **(env or {}), **(gpu.env if gpu is not None else {})}
     cmd += [arg for key, value in kernel_env.items() for arg in ("--setenv", key, value)]
     if seccomp_fd is not None:
         cmd += ["--seccomp", str(seccomp_fd)]

@@ -28,6 +28,10 @@ class ResourceLimits:
     disk_mb: int = 128
     #: wall-clock limit of the whole kernel, enforced from outside
     wall_s: float = 600.0
+    #: CPU threads the kernel's numerical libraries start (OpenMP, OpenBLAS, MKL, torch): a worker
+    #: grades several jobs at once, and libraries that each start one thread per host core
+    #: oversubscribe it (OpenMP's spinning threads slow a loaded 2-core machine tenfold)
+    threads: int = 1
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -207,6 +207,14 @@ def test_the_command_sets_only_its_own_environment(tmp_path: Path, monkeypatch: 
     assert set(BWRAP_ENV) == {"PATH", "LANG"}
 
 
+def test_the_kernel_starts_as_many_library_threads_as_its_limit(tmp_path: Path) -> None:
+    """Do OpenMP, BLAS and torch get limits.threads (1 by default), so concurrent jobs share the cores?"""
+    for limits, expected in ((ResourceLimits(), "1"), (ResourceLimits(threads=4), "4")):
+        command = _command(tmp_path, limits)
+        env = {command[i + 1]: command[i + 2] for i, arg in enumerate(command) if arg == "--setenv"}
+        assert {env[name] for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")} == {expected}
+
+
 def test_the_command_loads_the_seccomp_filter_when_given(tmp_path: Path) -> None:
     """Is the seccomp program passed by its descriptor, and left out when there is none?"""
     command = _command(tmp_path, seccomp_fd=7)
