@@ -10,7 +10,12 @@ under :data:`MIME`. Grading compares only that channel, so
 - what the learner's own code prints (a debug line) is never compared;
 - a function that *prints* the right number and returns ``None`` reports ``None``.
 
-Authors may also call :func:`report` in a check to report values explicitly. Learner code
+Authors may also call :func:`report` in a check to report values explicitly, and
+:func:`criterion` to judge a value against a bound stated in the exercise text (macro-F1 at
+least 0.5 on every held-out set): in a hidden check the grader counts on how many cases each
+criterion failed and names it in the feedback, never the value; anywhere else (a visible check,
+a lesson, the learner's own cell) a criterion that is not met raises ``AssertionError`` with the
+value, so a learner can score themselves on fresh data with the same words. Learner code
 runs inside the check (the check calls it), so each payload carries the run's nonce, which
 the trusted side checks; a payload without it is ignored.
 """
@@ -28,7 +33,10 @@ MAX_DEPTH = 8
 #: longest sequence reported element by element (longer: its text)
 MAX_ITEMS = 100_000
 
-__all__ = ["MIME", "Reporter", "encode", "report"]
+#: how a criterion compares its value with its bound (the payload spells them so)
+AT_LEAST, AT_MOST, HOLDS = "at_least", "at_most", "holds"
+
+__all__ = ["MIME", "Reporter", "criterion", "encode", "report"]
 
 
 def _number(value: float) -> Any:
@@ -156,8 +164,10 @@ def _publish(nonce: str, kind: str, values: list[dict[str, Any]], text: str) -> 
 class Reporter:
     """What a rewritten check cell calls instead of ``print`` and around its final expression."""
 
-    def __init__(self, nonce: str) -> None:
+    def __init__(self, nonce: str, *, hidden: bool = False) -> None:
         self._nonce = nonce
+        #: in a hidden check, criteria are reported (and judged by the grader), not asserted
+        self.hidden = hidden
 
     def print(
         self, *values: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False
@@ -180,6 +190,62 @@ class Reporter:
         if scalar is not None and scalar["t"] == "bool" and scalar["v"] is False:
             raise AssertionError("the check's final expression is False")
         return value
+
+    def criterion(self, name: str, value: Any, op: str, bound: float | None, cases: str, met: bool) -> None:
+        """A hidden check's criterion: the value is reported for the grader to judge against the bound."""
+        fields = [encode(name), encode(value), encode(op), encode(bound), encode(cases)]
+        _publish(self._nonce, "criterion", fields, f"criterion: {_wording(name, op, bound)}")
+
+
+def _wording(name: str, op: str, bound: float | None) -> str:
+    if op == HOLDS:
+        return name
+    return f"{name} {'>=' if op == AT_LEAST else '<='} {bound:g}"
+
+
+def _met(value: Any, op: str, bound: float | None) -> bool:
+    scalar = _scalar(value)
+    if scalar is None or scalar["t"] not in ("bool", "int", "float"):
+        return False
+    if op == HOLDS:
+        return scalar["t"] == "bool" and scalar["v"] is True
+    number = float(value)
+    if math.isnan(number) or bound is None:
+        return False
+    return number >= bound if op == AT_LEAST else number <= bound
+
+
+def criterion(
+    name: str,
+    value: Any,
+    *,
+    at_least: float | None = None,
+    at_most: float | None = None,
+    cases: str = "hidden cases",
+) -> bool:
+    """Judge ``value`` against a public bound: ``criterion("macro-F1", f1, at_least=0.5, cases="held-out sets")``.
+
+    Give exactly one of ``at_least`` / ``at_most``, or neither for a truth value (``value`` must be
+    ``True``). ``name`` and ``cases`` are the words the learner reads ("macro-F1 below 0.5 on 1 of
+    2 held-out sets"): write them as literals, and state the bound in the exercise text.
+
+    In a hidden check the value is reported to the grader, which judges it (the learner's kernel
+    cannot pass a criterion by patching this function). Anywhere else a criterion that is not
+    met raises ``AssertionError`` naming the value. Returns whether it is met.
+    """
+    if at_least is not None and at_most is not None:
+        raise ValueError("give at_least or at_most, not both")
+    op = AT_LEAST if at_least is not None else AT_MOST if at_most is not None else HOLDS
+    bound = at_least if at_least is not None else at_most
+    met = _met(value, op, None if bound is None else float(bound))
+    reporter = globals().get("_current")
+    if isinstance(reporter, Reporter) and reporter.hidden:
+        reporter.criterion(name, value, op, None if bound is None else float(bound), cases, met)
+        return met
+    if not met:
+        shown = _text(value)
+        raise AssertionError(f"{_wording(name, op, bound)} is not met: got {shown[:80]}")
+    return met
 
 
 def report(*values: Any) -> None:

@@ -12,6 +12,13 @@ line numbers stay the same:
   fails the check when it is ``False`` (an otter-style ``square(1) == 1``), exactly as self-check
   judges it; visible checks are never compared by output.
 
+A **criterion** (``mlcourse.checks.criterion("macro-F1", f1, at_least=0.5, cases="held-out sets")``)
+is a named value with a public bound. In a hidden check it is reported like the other values,
+but judged against the bound the *reference* reported (never against the reference's value, and
+never with the bound the learner's kernel sends): :func:`criteria_failed` counts, per criterion,
+on how many of the check's cases it was not met, and feedback names it with those counts. In a
+visible check it is an assertion, and the learner sees the value.
+
 Each run gets a fresh nonce per cell; payloads without it (published by learner code with the
 grader's MIME type) are ignored. A learner cannot produce a hidden check's expected values
 without knowing them, so forging, reordering or suppressing payloads only loses the check.
@@ -117,14 +124,13 @@ def instrument(source: str, nonce: str, *, hidden: bool) -> str:
         method = "value" if hidden else "final"
         edits.append((start, start, f"{REPORTER}.{method}("))
         edits.append((end, end, ")"))
-    if not edits and not hidden:
-        return source
     text = source
     for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
         text = text[:start] + replacement + text[end:]
     preamble = (
         f"import mlcourse.checks as __grader_checks__; "
-        f"{REPORTER} = __grader_checks__._current = __grader_checks__.Reporter({json.dumps(nonce)}); "
+        f"{REPORTER} = __grader_checks__._current = "
+        f"__grader_checks__.Reporter({json.dumps(nonce)}, hidden={hidden}); "
     )
     # on the first line, so every later line keeps its number (a check's first line is its title comment)
     return preamble + text
@@ -267,14 +273,81 @@ def compare_value(expected: dict[str, Any], actual: dict[str, Any], options: Com
     return None if expected == actual else "a different value"
 
 
+@dataclass(frozen=True)
+class Criterion:
+    """A criterion as the reference reported it, and on how many of its cases the learner missed it."""
+
+    name: str
+    op: str  # "at_least", "at_most" or "holds" (mlcourse.checks)
+    bound: float | None
+    cases: str
+    failed: int = 0
+    total: int = 0
+
+
+def _criterion_fields(payload: dict[str, Any]) -> tuple[str, Any, str, float | None, str] | None:
+    """(name, encoded value, op, bound, cases) of a criterion payload, or ``None`` when malformed."""
+    values = payload.get("values")
+    if not isinstance(values, list) or len(values) != 5 or not all(isinstance(v, dict) for v in values):
+        return None
+    name, value, op, bound, cases = values
+    if name.get("t") != "str" or op.get("v") not in CRITERION_OPS or cases.get("t") != "str":
+        return None
+    number = bound.get("v") if bound.get("t") in ("int", "float") else None
+    return str(name["v"]), value, str(op["v"]), None if number is None else _float(number), str(cases["v"])
+
+
+#: the comparisons a criterion may make (``mlcourse.checks.AT_LEAST``, ``AT_MOST``, ``HOLDS``)
+CRITERION_OPS = ("at_least", "at_most", "holds")
+
+
+def _criterion_met(value: Any, op: str, bound: float | None) -> bool:
+    kind = value.get("t") if isinstance(value, dict) else None
+    if op == "holds":
+        return kind == "bool" and value["v"] is True
+    if kind not in ("int", "float", "bool") or bound is None:
+        return False
+    number = _float(value["v"])
+    if math.isnan(number):
+        return False
+    return number >= bound if op == "at_least" else number <= bound
+
+
+def criteria_failed(expected: list[dict[str, Any]], actual: list[dict[str, Any]]) -> list[Criterion]:
+    """The reference's criteria, in order of first appearance, each with the cases the learner missed.
+
+    Cases pair up by position among the payloads; a case the learner did not report (or
+    reported under another name) counts as missed. Only criteria missed at least once are returned.
+    """
+    tallies: dict[str, Criterion] = {}
+    for position, want in enumerate(expected):
+        if want.get("kind") != "criterion":
+            continue
+        fields = _criterion_fields(want)
+        if fields is None:
+            continue
+        name, _, op, bound, cases = fields
+        got = actual[position] if position < len(actual) else {}
+        mine = _criterion_fields(got) if got.get("kind") == "criterion" else None
+        met = mine is not None and mine[0] == name and _criterion_met(mine[1], op, bound)
+        tally = tallies.get(name, Criterion(name, op, bound, cases))
+        tallies[name] = replace(tally, failed=tally.failed + (not met), total=tally.total + 1)
+    return [tally for tally in tallies.values() if tally.failed]
+
+
 def compare_payloads(
     expected: list[dict[str, Any]], actual: list[dict[str, Any]], options: CompareOptions
 ) -> str | None:
-    """``None`` when the reported values match the reference's, else the first difference (no values quoted)."""
+    """``None`` when the reported values match the reference's, else the first difference (no values quoted).
+
+    Criteria are not compared here (see :func:`criteria_failed`), only that one was reported in its place.
+    """
     for number, (want, got) in enumerate(zip(expected, actual, strict=False), start=1):
         what = "printed" if want.get("kind") == "print" else "final"
         if want.get("kind") != got.get("kind"):
             return f"reported value {number}: a {got.get('kind')} where a {want.get('kind')} was expected"
+        if want.get("kind") == "criterion":
+            continue
         difference = _sequence(want["values"], got["values"], options, ordered=True)
         if difference is not None:
             return f"{what} value {number}: {difference.replace('item ', 'part ', 1)}"

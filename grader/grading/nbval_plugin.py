@@ -35,6 +35,7 @@ This module is imported by the trusted pytest process only; it keeps its imports
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -50,7 +51,7 @@ from nbformat import NotebookNode
 from nbval.plugin import IPyNbCell, IPyNbFile, NbCellError
 
 from grader.format import markers
-from grader.grading import checkvalues
+from grader.grading import checkvalues, results
 from grader.grading.comparison import Tolerance, compare_outputs
 from grader.grading.kernel import (
     LIVENESS_POLL_S,
@@ -300,6 +301,8 @@ class GradingCell(IPyNbCell):
         self.graded = graded
         self.nonce = nonce
         self.difference: str | None = None
+        #: the criteria this run missed (checkvalues.criteria_failed), for feedback that names them
+        self.criteria: list[checkvalues.Criterion] = []
 
     def setup(self) -> None:
         """No "expected failure" after a timeout: each cell is judged on its own."""
@@ -331,7 +334,11 @@ class GradingCell(IPyNbCell):
         if expected:  # the reference reported values: compare those, and nothing else of the output
             meta = self.cell.get("metadata", {}).get(markers.META_GRADER, {})
             options = checkvalues.CompareOptions.from_metadata(meta, tolerance)
-            self.difference = checkvalues.compare_payloads(expected, checkvalues.payloads(test, self.nonce), options)
+            reported = checkvalues.payloads(test, self.nonce)
+            self.difference = checkvalues.compare_payloads(expected, reported, options)
+            self.criteria = checkvalues.criteria_failed(expected, reported)
+            if self.criteria and self.difference is None:
+                self.difference = results.CRITERIA_ONLY
         else:
             self.difference = compare_outputs(ref, test, tolerance=tolerance)
         self.comparison_traceback = [self.difference or ""]
@@ -383,6 +390,8 @@ def _verdict(item: GradingCell, excinfo: pytest.ExceptionInfo[BaseException] | N
             notebook.stopped = {"index": item.index, "why": "timeout"}
     elif isinstance(exc, NbCellError) and item.difference is not None:
         record.update(reason="mismatch", difference=item.difference)
+        if item.criteria:
+            record["criteria"] = [dataclasses.asdict(c) for c in item.criteria]
     elif isinstance(exc, NbCellError) and (error := _error_output(item)) is not None:
         lines = [_ANSI.apply(line) for line in error.get("traceback", [])]
         record.update(

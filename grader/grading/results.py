@@ -306,6 +306,9 @@ def exception_name(name: str) -> str:
     return "an exception"
 
 
+#: the difference recorded when a check's only failing were its criteria (grading.nbval_plugin)
+CRITERIA_ONLY = "a criterion was not met"
+
 #: why a visible check's details are withheld in graded feedback
 WITHHELD = "details withheld: it ran after a hidden check; `grader check` shows them"
 
@@ -323,13 +326,42 @@ def raised(exception: str, last_line: str, *, hidden: bool, where: str | None = 
     return _clip(last_line or exception)
 
 
-def output_differs(difference: str | None, *, hidden: bool, withheld: bool = False) -> str:
-    """The check ran but printed something else: a short diff for visible checks only."""
+def _bound(value: float) -> str:
+    return f"{value:g}"
+
+
+def criterion_missed(name: str, op: str, bound: float | None, cases: str, failed: int, total: int) -> str:
+    """One criterion a check's cases missed: "macro-F1 below 0.5 on 1 of 2 held-out sets".
+
+    Only what the exercise text states is named (the criterion, its public bound) and how many
+    cases missed it: never a value the learner's code produced, never an input.
+    """
+    if op == "holds" or bound is None:
+        what = f"{name}: false"
+    else:
+        what = f"{name} {'below' if op == 'at_least' else 'above'} {_bound(bound)}"
+    return f"{what} on {failed} of {total} {cases}"
+
+
+def output_differs(
+    difference: str | None, *, hidden: bool, withheld: bool = False, criteria: Sequence[dict[str, Any]] = ()
+) -> str:
+    """The check ran but reported something else: a short diff for visible checks only.
+
+    ``criteria``: the criteria it missed (``checkvalues.Criterion`` as dicts), named for any check.
+    """
+    missed = "; ".join(
+        criterion_missed(c["name"], c["op"], c.get("bound"), c["cases"], c["failed"], c["total"]) for c in criteria
+    )
+    if missed and difference == CRITERIA_ONLY:
+        return _clip(missed)
     if withheld and not hidden:
-        return f"output differs from the reference ({WITHHELD})"
-    if hidden or not difference:
-        return "output differs from the reference"
-    return "output differs from the reference: " + _clip(difference)
+        text = f"output differs from the reference ({WITHHELD})"
+    elif hidden or not difference:
+        text = "output differs from the reference"
+    else:
+        text = "output differs from the reference: " + _clip(difference)
+    return f"{text}; {_clip(missed)}" if missed else text
 
 
 def grading_error(detail: str) -> str:

@@ -470,7 +470,10 @@ def _verdict(trail: _Trail, check: GradedCell, *, withheld: bool = False) -> tup
         return result("pass"), False
     if reason == "mismatch":
         return result(
-            "fail", results.output_differs(record.get("difference"), hidden=check.hidden, withheld=withheld)
+            "fail",
+            results.output_differs(
+                record.get("difference"), hidden=check.hidden, withheld=withheld, criteria=record.get("criteria", ())
+            ),
         ), False
     if reason == "error":
         found = trail.defining(check.index, record.get("functions", []))
