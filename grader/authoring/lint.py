@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from nbformat import NotebookNode
 
+from grader.authoring.criteria import CRITERION, criterion_problems
 from grader.authoring.device import device_problem
 from grader.authoring.files import declaration_problems
 from grader.authoring.stubs import marker_lines, near_misses, python_code, strip_solution
@@ -46,7 +47,7 @@ def _shows_something(source: str) -> bool | None:
         if isinstance(node, ast.Call):
             func = node.func
             name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
-            if name in ("print", "display"):
+            if name in ("print", "display", "report", CRITERION):
                 return True
     return False
 
@@ -258,7 +259,8 @@ def lint_warnings(nb: NotebookNode, *, path: str) -> list[str]:
     - an exercise cell that no later check uses: no check, visible or hidden, uses a name the
       exercise defines (a heuristic: names read from the code, with ``ast``);
     - a visible check after a hidden one: graded feedback withholds its details
-      (:data:`grader.grading.results.WITHHELD`).
+      (:data:`grader.grading.results.WITHHELD`);
+    - a criterion whose bound the notebook's text never states (:mod:`grader.authoring.criteria`).
     """
     found = [
         warning
@@ -266,7 +268,7 @@ def lint_warnings(nb: NotebookNode, *, path: str) -> list[str]:
         if cell_role(cell) == markers.TAG_EXERCISE and cell.cell_type == "code"
         if (warning := _unchecked_exercise(nb, index, path=path)) is not None
     ]
-    return found + _visible_after_hidden(nb, path=path)
+    return found + _visible_after_hidden(nb, path=path) + criterion_problems(nb, path=path)[1]
 
 
 def lint(nb: NotebookNode, *, path: str) -> list[str]:
@@ -304,6 +306,8 @@ def lint(nb: NotebookNode, *, path: str) -> list[str]:
     _duplicates(path, "check id", graded_ids, found)
     _duplicates(path, "exercise id", exercise_ids, found)
     for message in declaration_problems(nb, path=path):
+        found.add(message)
+    for message in criterion_problems(nb, path=path)[0]:
         found.add(message)
     if (problem := device_problem(nb, path=path)) is not None:
         found.add(problem)

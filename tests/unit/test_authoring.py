@@ -1132,3 +1132,54 @@ def test_no_url_is_the_same_as_an_absent_repository(course: Path) -> None:
     (course / "_config.yml").write_text("repository:\n  url:\n  branch: main\n", encoding="utf-8")
     authoring.assign(load_settings(course), check=True)
     assert (course / "exercises" / "07-demo.ipynb").read_bytes() == absent
+
+
+# --- criteria: literal words, public bounds --------------------------------------------------
+
+CRITERION_CHECK = (
+    "# Check 7.2: large numbers, judged against the stated bound\n"
+    "from mlcourse.checks import criterion\n"
+    "for n in (10, 20):\n"
+    "    criterion({name}, double(n) / n, {bound}, cases={cases})"
+)
+
+
+def criterion_solution(
+    *, name: str = '"ratio"', bound: str = "at_least=1.9", cases: str = '"sizes"', text: str = ""
+) -> NotebookNode:
+    nb = replacing(4, hidden(CRITERION_CHECK.format(name=name, bound=bound, cases=cases)))
+    nb.cells[0].source += text
+    return nb
+
+
+def test_lint_accepts_a_criterion_whose_bound_the_text_states() -> None:
+    """Is a criterion with literal words and a bound the task states (as 1.9, or as 190%) clean?"""
+    assert authoring.lint(criterion_solution(text="\n\nThe ratio must be at least 1.9."), path=PATH) == []
+    assert authoring.lint(criterion_solution(bound="at_least=0.8", text=" At least 80% of it."), path=PATH) == []
+
+
+def test_lint_warns_about_a_bound_the_text_never_states() -> None:
+    """Is a bound that learners never read (a secret criterion) a warning that names it?"""
+    (warning,) = authoring.lint(criterion_solution(text="\n\nThe ratio must be high."), path=PATH)
+    assert "the bound 1.9 of criterion 'ratio' is not stated" in warning
+    assert "cell 5 (id 'hidden-1'), line 4" in warning
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"name": 'f"ratio at {n}"'}, "name and cases must be string literals"),
+        ({"cases": "label"}, "name and cases must be string literals"),
+        ({"bound": "at_least=LIMIT"}, "bound must be a number literal"),
+    ],
+)
+def test_lint_refuses_criteria_that_could_quote_a_value(change: dict[str, str], words: str) -> None:
+    """Is a criterion whose words or bound are computed at run time refused (feedback quotes them)?"""
+    with pytest.raises(AuthoringError, match=words):
+        authoring.lint(criterion_solution(text=" At least 1.9.", **change), path=PATH)
+
+
+def test_a_hidden_check_of_criteria_alone_shows_its_values() -> None:
+    """Does a hidden check that only calls criterion() count as reporting what it checks?"""
+    source = "# Check 7.2: judged\nfrom mlcourse.checks import criterion\ncriterion('doubles', double(2) == 4)"
+    authoring.lint(replacing(4, hidden(source)), path=PATH)
