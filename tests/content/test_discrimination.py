@@ -7,7 +7,9 @@ as replacements for exercise cells (keyed by ``metadata.grader.id``):
 - ``ALTERNATIVE_CORRECT`` — correct work written another way: must score full marks;
 - ``PLAUSIBLE_WRONG`` — a mistake a learner could make: must lose points, and, where
   ``EXPECTED_FAILURES`` names them, fail exactly those checks (with a real ``fail``, not a
-  ``not-run``), so the check designed for the mistake is shown to be the one that catches it.
+  ``not-run``), so the check designed for the mistake is shown to be the one that catches it;
+  a hidden check's feedback may quote no number but its criteria's public bounds and counts
+  of cases ("macro-F1 below 0.5 on 1 of 3 held-out sets").
 
 For every fixture, ``grader check`` on the learner's version (no hidden checks) must give each
 visible check the verdict grading gives it: one verdict rule for self-check and grading.
@@ -20,12 +22,14 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import re
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from nbformat import NotebookNode
 
+from grader.authoring.criteria import criterion_calls
 from grader.format import markers
 from grader.format.cells import exercise_cells
 from grader.format.notebooks import read_notebook, write_notebook
@@ -87,6 +91,22 @@ def _learner_version(nb: NotebookNode) -> NotebookNode:
     return learner
 
 
+_COUNTED = re.compile(r" on \d+ of \d+ ")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e-?\d+)?")
+
+
+def _unstated_numbers(message: str, solution: NotebookNode, check_id: str) -> set[str]:
+    """Numbers a hidden check's feedback quotes besides its criteria's public bounds and case counts."""
+    source = next(
+        c.source
+        for c in solution.cells
+        if c.get("metadata", {}).get("grader", {}).get("id") == check_id
+        and markers.TAG_HIDDEN_CHECK in c.metadata.get("tags", [])
+    )
+    bounds = {f"{call.bound:g}" for call in criterion_calls(source) if call.bound is not None}
+    return set(_NUMBER.findall(_COUNTED.sub(" ", message))) - bounds
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     """The course's settings, with the grading bundles test_exercises.py builds (each built once, under a lock)."""
@@ -143,6 +163,10 @@ def test_fixture_is_graded_as_expected(settings: Settings, tmp_path: Path, exerc
         assert result.score == result.max_score
         return
     assert lost, f"{name} is wrong but scored full marks {result.score}/{result.max_score}"
+    for check in lost.values():
+        if check.hidden and check.status == "fail" and not check.message.startswith("raised"):
+            leaked = _unstated_numbers(check.message, _solution(exercise), check.id)
+            assert not leaked, f"{name}: hidden check {check.id}'s feedback quotes {leaked}: {check.message!r}"
     expected = getattr(module, "EXPECTED_FAILURES", {}).get(name)
     if expected is not None:
         assert set(lost) == set(expected), f"{name} should fail exactly checks {sorted(expected)}; it lost {report}"
