@@ -43,6 +43,8 @@ class ExerciseReport:
     solution_score: float | None = None
     stub_score: float | None = None
     duration_s: float = 0.0
+    #: gradings of the solution compared (besides the bundle's reference run)
+    reruns: int = RERUNS
 
     @property
     def ok(self) -> bool:
@@ -96,8 +98,9 @@ def _stability_problems(exercise: str, runs: list[Result]) -> list[str]:
     return problems
 
 
-def verify_exercise(settings: Settings, exercise: str, *, jobs: int = 1) -> ExerciseReport:
-    """Verify one exercise (see the module docstring for what is checked)."""
+def verify_exercise(settings: Settings, exercise: str, *, jobs: int = 1, reruns: int = RERUNS) -> ExerciseReport:
+    """Verify one exercise (see the module docstring for what is checked); ``reruns`` ≥ 2 gradings compared."""
+    reruns = max(2, reruns)
     started = time.perf_counter()
     try:
         bundle = build_bundle(settings, exercise)
@@ -107,7 +110,7 @@ def verify_exercise(settings: Settings, exercise: str, *, jobs: int = 1) -> Exer
     repo_url, branch = _STUB_REPOSITORY
     stub = authoring.make_exercise(solution, exercise_id=exercise, repo_url=repo_url, branch=branch)
     sources = [("stub", nbformat.writes(stub).encode())] + [
-        (f"solution run {n}", (settings.solutions_dir / f"{exercise}.ipynb").read_bytes()) for n in range(RERUNS)
+        (f"solution run {n}", (settings.solutions_dir / f"{exercise}.ipynb").read_bytes()) for n in range(reruns)
     ]
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         graded = list(
@@ -126,10 +129,13 @@ def verify_exercise(settings: Settings, exercise: str, *, jobs: int = 1) -> Exer
         solution_score=runs[0].score,
         stub_score=stub_result.score,
         duration_s=time.perf_counter() - started,
+        reruns=reruns,
     )
 
 
-def verify(settings: Settings, ids: list[str] | None = None, *, jobs: int | None = None) -> VerifyReport:
+def verify(
+    settings: Settings, ids: list[str] | None = None, *, jobs: int | None = None, reruns: int = RERUNS
+) -> VerifyReport:
     """Verify the named exercises (default: every ``solutions/*.ipynb``).
 
     Raises:
@@ -140,7 +146,9 @@ def verify(settings: Settings, ids: list[str] | None = None, *, jobs: int | None
     if unknown:
         raise UsageError(f"no solution for {', '.join(unknown)}; known exercises: {', '.join(known) or 'none'}")
     workers = jobs if jobs is not None else min(2, os.cpu_count() or 1)
-    return VerifyReport(tuple(verify_exercise(settings, exercise, jobs=workers) for exercise in ids or known))
+    return VerifyReport(
+        tuple(verify_exercise(settings, exercise, jobs=workers, reruns=reruns) for exercise in ids or known)
+    )
 
 
 def to_json(report: VerifyReport) -> dict[str, Any]:
@@ -171,7 +179,7 @@ def render_text(report: VerifyReport) -> str:
         if e.ok:
             score = f"{points_text(e.solution_score or 0)}/{points_text(e.max_score)}"
             lines.append(
-                f"ok    {e.exercise}: solution {score}, stub 0, {RERUNS} stable gradings ({e.duration_s:.1f} s)"
+                f"ok    {e.exercise}: solution {score}, stub 0, {e.reruns} stable gradings ({e.duration_s:.1f} s)"
             )
         else:
             lines.append(f"FAIL  {e.exercise}:")
