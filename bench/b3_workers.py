@@ -2,8 +2,9 @@
 
 Each round and arm: a fresh SQLite store, ``N`` ``grader worker`` processes started and warmed
 up (each grades one submission first: imports, grading bundle), then ``--jobs`` copies of the
-lesson-00 solution are queued at once and the clock runs until the last is graded. Arms are
-interleaved (1, 2, 2, 1, …) with a warm-up round; every result must be full marks.
+lesson-00 solution, each from another learner, are queued at once and the clock runs until the
+last is graded. Arms are interleaved (1, 2, 2, 1, …) with a warm-up round; every result must be
+full marks.
 
 Target (docs/BENCHMARKS.md): ≥ 1.7× the throughput of one worker. On a 2-core machine one
 grading already keeps more than one core partly busy (pytest + the kernel), which bounds this.
@@ -80,7 +81,7 @@ class Pool:
     def __init__(self, root: Path, count: int, solution: bytes) -> None:
         self.settings: Settings = load_settings(data_dir=root / uuid.uuid4().hex, worker_poll_s=0.05)
         self.store = open_store(self.settings)
-        self.user, _ = accounts.add_user(self.store, "bench")
+        self.learners: list[accounts.User] = []
         env = {**os.environ, **settings_env(self.settings)}
         self.processes = [
             subprocess.Popen(
@@ -94,11 +95,18 @@ class Pool:
         self.solution = solution
         self.run(count, timeout_s=600)  # warm-up: one grading per worker
 
+    def learner(self, index: int) -> accounts.User:
+        """The ``index``-th learner: every copy comes from another learner, as in a class (one learner's
+        jobs are graded one at a time, ``max_running_per_learner``)."""
+        while len(self.learners) <= index:
+            self.learners.append(accounts.add_user(self.store, f"bench{len(self.learners)}")[0])
+        return self.learners[index]
+
     def run(self, jobs: int, timeout_s: float = 1200) -> None:
         ids = [
             queue.enqueue(
                 self.store,
-                user_id=self.user.id,
+                user_id=self.learner(i).id,
                 exercise=EXERCISE,
                 filename=f"{i}.ipynb",
                 notebook=variant(self.solution),

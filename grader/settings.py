@@ -74,6 +74,9 @@ class Settings:
     #: a registered worker not heard from for this long is gone (its heartbeat comes every third of
     #: it): GPU jobs wait for a live GPU worker, and fall back to CPU workers this long after the last one died
     worker_ttl_s: float = 30.0
+    #: jobs of one learner graded at the same time; their other jobs wait, even for an idle worker, so that
+    #: others are served (learners take turns: grader/service/fairness.py); 0: no cap
+    max_running_per_learner: int = 1
     #: embedded grading workers started by ``grader service``
     service_workers: int = 2
     #: pre-started sandboxed kernels per grading worker process (each used once); 0: cold starts only
@@ -146,6 +149,7 @@ _ENV_FIELDS: dict[str, object] = {
     "max_attempts": int,
     "worker_poll_s": float,
     "worker_ttl_s": float,
+    "max_running_per_learner": int,
     "service_workers": int,
     "grade_function": str,
     "warm_pool_size": int,

@@ -30,7 +30,7 @@ from grader.grading.bundle import Bundle, build_bundle, exercise_device, known_e
 from grader.grading.placement import KernelSetup, Placement, cpu_placement, kernel_setup
 from grader.grading.results import Result
 from grader.grading.runner import RunOutcome, run_notebook
-from grader.grading.scoring import Timeouts, score_checks
+from grader.grading.scoring import Timeouts, score_checks, stopped_by
 from grader.sandbox.doctor import require_sandbox
 from grader.settings import Settings
 
@@ -185,7 +185,9 @@ def grade_notebook(
     outcome = run_assembled(settings, assembly.notebook, bundle, pool=pool, setup=setup)
     limits = Timeouts(settings.cell_timeout_s, settings.grading_timeout_s)
     scored = score_checks(assembly.notebook, assembly.checks(bundle.checks), outcome, limits)
-    message = results.missing_exercises(assembly.missing) if assembly.missing else ""
+    notes = [stopped_by(assembly.notebook, outcome, limits)]
+    notes.append(results.missing_exercises(assembly.missing) if assembly.missing else None)
+    message = "; ".join(note for note in notes if note)
     if scored.grading_error:
         message = results.grading_error(outcome.runner_failure())
     return Result(

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from grader.errors import EXIT_FULL_MARKS, EXIT_GRADING_ERROR, EXIT_INVALID, EXIT_LOST_POINTS
+from grader.grading.devices import GradingDevice as GradingDevice  # its label is what feedback says
 
 CheckStatus = Literal["pass", "fail", "not-run"]
 ResultStatus = Literal["graded", "invalid", "error"]
@@ -62,43 +63,6 @@ class CheckResult:
     def title(self) -> str:
         """``Check 3.3 (hidden): catches duplicated tickets``"""
         return f"Check {self.id}{' (hidden)' if self.hidden else ''}: {self.name}"
-
-
-@dataclass(frozen=True)
-class GradingDevice:
-    """The device that graded a job, as the grading worker detected it on itself (never from a submission)."""
-
-    #: ``"cpu"`` or ``"gpu"``
-    kind: str
-    #: the GPU's name ("NVIDIA H100 80GB HBM3") or the CPU's model
-    name: str = ""
-    #: a GPU's compute capability (``"9.0"``), its driver, and the newest CUDA that driver supports
-    capability: str = ""
-    driver: str = ""
-    cuda: str = ""
-    #: the worker's host name
-    host: str = ""
-
-    @property
-    def label(self) -> str:
-        """``NVIDIA H100 80GB HBM3 (compute 9.0, driver 550.54.15, CUDA 12.4)``, ``CPU (AMD EPYC 7B13)``."""
-        if self.kind != "gpu":
-            return f"CPU ({self.name})" if self.name else "CPU"
-        details = [
-            f"compute {self.capability}" if self.capability else "",
-            f"driver {self.driver}" if self.driver else "",
-        ]
-        details.append(f"CUDA {self.cuda}" if self.cuda else "")
-        inside = ", ".join(part for part in details if part)
-        return f"{self.name or 'GPU'} ({inside})" if inside else self.name or "GPU"
-
-    def to_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GradingDevice:
-        known = {name: str(data[name]) for name in cls.__dataclass_fields__ if name in data}
-        return cls(**known)
 
 
 @dataclass(frozen=True)
@@ -177,6 +141,14 @@ def retrying_message(failed_attempts: int, max_attempts: int) -> str:
     return (
         f"grading error, we will retry (attempt {failed_attempts} of {max_attempts} failed on the "
         "grader's side; this is not your doing)"
+    )
+
+
+def worker_lost_message(failed_attempts: int, max_attempts: int) -> str:
+    """A job whose grading worker died under it (seen dying, or its lease ran out), queued or taken again."""
+    return (
+        f"being graded again: the grading worker stopped while grading your notebook (attempt {failed_attempts} "
+        f"of {max_attempts}; this is not your doing, there is nothing to resubmit)"
     )
 
 
@@ -260,6 +232,25 @@ def not_run_after_timeout(where: str, seconds: float) -> str:
 def not_run_past_limit(seconds: float) -> str:
     """Checks not reached before the wall-clock limit for a whole notebook."""
     return f"not run: grading stopped at the {_seconds(seconds)} limit for a whole notebook"
+
+
+def limit_exception(exception: str) -> str | None:
+    """The limit an exception raised in learner code means ("memory limit exceeded"), or None."""
+    return _LIMIT_EXCEPTIONS.get(exception)
+
+
+def stopped_whole_notebook(seconds: float) -> str:
+    """The Result message when grading ran past the time limit for a whole notebook."""
+    return (
+        f"stopped by a limit: grading a whole notebook may take {_seconds(seconds)} (all its cells together); "
+        "the cells after that point did not run"
+    )
+
+
+def stopped_in_cell(where: str, cause: str, *, went_on: bool) -> str:
+    """The Result message when a limit stopped one cell: which limit (``cause``), where, and what followed."""
+    after = "the cells after it still ran" if went_on else "the cells after it did not run"
+    return f"stopped by a limit in {where}: {cause}; {after}"
 
 
 def not_run_grading_error() -> str:

@@ -13,10 +13,14 @@ A submission moves through::
   takes ``FOR UPDATE SKIP LOCKED``; on SQLite the transaction is ``BEGIN IMMEDIATE``): a job
   is claimed by exactly one worker. Claiming counts an attempt.
 - A claim is a **lease** until ``lease_expires_at``; the worker renews it while grading
-  (:func:`renew`, from a heartbeat thread). A job whose lease expired (its worker died or
-  hung) is claimable again, or dead-lettered if it used up its attempts.
+  (:func:`grader.service.leases.renew`, from a heartbeat thread). A job whose lease expired (its
+  worker died or hung) is claimable again, or dead-lettered if it used up its attempts; a worker
+  seen dying has its leases given back at once (:mod:`grader.service.leases`). Either way the
+  learner reads that their notebook is being graded again after a worker failure.
 - **Only the lease holder records a result**: :func:`complete` and :func:`fail` are
   conditional on ``lease_owner``; a worker that lost its lease records nothing.
+- **Fairness** (:mod:`grader.service.fairness`): learners take turns (the one served longest ago
+  first), and a learner with ``max_running_per_learner`` jobs being graded gets no other claimed.
 - A double submit (same learner, exercise and notebook bytes while one is queued or
   running) returns the existing job: a unique index makes that hold under concurrency.
 - **Devices** (:mod:`grader.service.registry`): a job whose exercise wants a GPU is claimed by a
@@ -32,6 +36,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +45,8 @@ from sqlalchemy.engine import Connection
 
 from grader.errors import QueueFull, RateLimited
 from grader.format import markers
-from grader.grading.results import Result, dead_letter_message, retrying_message
+from grader.grading.results import Result, dead_letter_message, retrying_message, worker_lost_message
+from grader.service import fairness, leases
 from grader.service.registry import GPU_QUEUE, live_gpu_clause
 from grader.service.statuses import ACTIVE_STATUSES, FINAL_STATUSES, VERDICTS, SubmissionStatus
 from grader.service.store import Store, submissions, users
@@ -86,6 +92,8 @@ class Claim:
     status: str | None = None
     #: a GPU job offered to a CPU worker while a GPU worker is live: send it to the GPU queue instead
     reroute: bool = False
+    #: claimable, but its learner is at the cap of running jobs: set aside until one of theirs ends
+    held: bool = False
 
 
 def _job(row: sa.Row) -> Job:
@@ -212,59 +220,23 @@ def _claimable(now: float, max_attempts: int) -> sa.ColumnElement[bool]:
     )
 
 
-def _error_result(row: sa.Row, message: str) -> str:
-    result = Result(
-        exercise=row.exercise,
-        submission=row.filename,
-        status=SubmissionStatus.ERROR.value,
-        score=0.0,
-        max_score=0.0,
-        duration_s=0.0,
-        device="none",
-        message=message,
-    )
-    return json.dumps(result.to_dict())
-
-
-def _dead_letter(conn: Connection, now: float, max_attempts: int, submission_id: str | None = None) -> int:
-    """Jobs that used up their attempts become final errors."""
-    used_up = sa.and_(
-        _s.attempts >= max_attempts,
-        sa.or_(
-            _s.status == SubmissionStatus.QUEUED,
-            sa.and_(_s.status == SubmissionStatus.RUNNING, _s.lease_expires_at < now),
-        ),
-    )
-    query = sa.select(_s.id, _s.exercise, _s.filename, _s.status, _s.attempts).where(used_up)
-    if submission_id is not None:
-        query = query.where(_s.id == submission_id)
-    count = 0
-    for row in conn.execute(query).all():
-        message = dead_letter_message(row.attempts, worker_died=row.status == SubmissionStatus.RUNNING)
-        count += conn.execute(
-            sa.update(submissions)
-            .where(_s.id == row.id, used_up)
-            .values(
-                status=SubmissionStatus.ERROR,
-                message=message,
-                result=_error_result(row, message),
-                score=0.0,
-                max_score=0.0,
-                lease_owner=None,
-                lease_expires_at=None,
-                updated_at=now,
-            )
-        ).rowcount
-    return count
-
-
-def _claim_values(owner: str, now: float, lease_s: float) -> dict[str, Any]:
+def _claim_values(owner: str, now: float, lease_s: float, max_attempts: int) -> dict[str, Any]:
+    """A claim's changes; taking over a job whose worker died (still ``running``, its lease expired) also
+    tells the learner that their notebook is being graded again."""
     return {
         "status": SubmissionStatus.RUNNING,
         "attempts": _s.attempts + 1,
         "lease_owner": owner,
         "lease_expires_at": now + lease_s,
+        "claimed_at": now,
         "updated_at": now,
+        "message": sa.case(
+            *[
+                (sa.and_(_s.status == SubmissionStatus.RUNNING, _s.attempts == n), worker_lost_message(n, max_attempts))
+                for n in range(1, max_attempts)
+            ],
+            else_=_s.message,
+        ),
     }
 
 
@@ -277,6 +249,46 @@ def _anything_to_do(store: Store) -> bool:
     )
 
 
+#: picks a claim tries when a concurrent claim took its learner to the cap first (PostgreSQL)
+CLAIM_TRIES = 3
+
+
+def _claim_fairest(
+    conn: Connection,
+    dialect: str,
+    owner: str,
+    now: float,
+    ready: sa.ColumnElement[bool],
+    *,
+    lease_s: float,
+    max_attempts: int,
+    first: Sequence[sa.ColumnElement[Any]] = (),
+) -> Job | None:
+    """In one transaction: claim the fairest ``ready`` job (:mod:`grader.service.fairness`), or None."""
+    for _ in range(CLAIM_TRIES):
+        pick = conn.execute(
+            sa.select(_s.id, _s.user_id)
+            .select_from(submissions.join(users, users.c.id == _s.user_id))
+            .where(ready)
+            .order_by(*first, *fairness.turn_order())
+            .limit(1)
+            .with_for_update(skip_locked=True, of=submissions)
+        ).first()
+        if pick is None:
+            return None
+        fairness.lock_learner(conn, dialect, pick.user_id)  # then re-check the cap in the update
+        row = conn.execute(
+            sa.update(submissions)
+            .where(_s.id == pick.id, ready)
+            .values(**_claim_values(owner, now, lease_s, max_attempts))
+            .returning(*submissions.c)
+        ).first()
+        if row is not None:
+            fairness.take_turn(conn, pick.user_id, now)
+            return _job(row)
+    return None
+
+
 def claim(
     store: Store,
     owner: str,
@@ -285,9 +297,12 @@ def claim(
     max_attempts: int,
     gpu_worker: bool = False,
     worker_ttl_s: float = 30.0,
+    max_running_per_learner: int | None = None,
 ) -> Job | None:
-    """Claim the oldest claimable job for ``owner`` (a unique worker name), or None if there is none.
+    """Claim the fairest claimable job for ``owner`` (a unique worker name), or None if there is none.
 
+    Fairest (:mod:`grader.service.fairness`): of the learner served longest ago, the oldest; none of a
+    learner with ``max_running_per_learner`` jobs being graded (None or 0: no cap).
     ``gpu_worker``: GPU jobs first; otherwise GPU jobs only while no GPU worker is live (``worker_ttl_s``).
     """
     if not _anything_to_do(store):
@@ -295,24 +310,16 @@ def claim(
 
     def work(conn: Connection) -> Job | None:
         now = time.time()
-        _dead_letter(conn, now, max_attempts)
-        ready = sa.and_(_claimable(now, max_attempts), _routable(now, gpu_worker=gpu_worker, worker_ttl_s=worker_ttl_s))
-        first = [sa.case((_s.device == markers.DEVICE_GPU, 0), else_=1)] if gpu_worker else []
-        pick = (
-            sa.select(_s.id)
-            .where(ready)
-            .order_by(*first, _s.available_at, _s.created_at)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
+        leases.dead_letter(conn, now, max_attempts)
+        ready = sa.and_(
+            _claimable(now, max_attempts),
+            _routable(now, gpu_worker=gpu_worker, worker_ttl_s=worker_ttl_s),
+            fairness.under_cap(now, max_running_per_learner),
         )
-        row = conn.execute(
-            sa.update(submissions)
-            .where(_s.id == pick, ready)
-            .values(**_claim_values(owner, now, lease_s))
-            .returning(*submissions.c)
-        ).first()
-        return _job(row) if row is not None else None
+        first = [sa.case((_s.device == markers.DEVICE_GPU, 0), else_=1)] if gpu_worker else []
+        return _claim_fairest(
+            conn, store.dialect, owner, now, ready, lease_s=lease_s, max_attempts=max_attempts, first=first
+        )
 
     return store.run(work)
 
@@ -326,52 +333,53 @@ def claim_submission(
     max_attempts: int,
     gpu_worker: bool = False,
     worker_ttl_s: float = 30.0,
+    max_running_per_learner: int | None = None,
 ) -> Claim:
-    """Claim one given job (the Celery path); say why not when it cannot be claimed now.
+    """What a Celery task for one submission claims (the fairest job of its device), or why it claims nothing.
 
-    A GPU job offered to a CPU worker while a GPU worker is live is not claimed: ``reroute``.
+    A task is one grading's worth of work for its queue, not a promise about its own submission:
+    it claims the fairest claimable job of the same device as ``submission_id`` (that submission when
+    it is the fairest), so learners take turns whatever order the broker delivers in. Every queued
+    job was sent a task, and a task claims at most one job, so none is left without one.
+
+    Nothing is claimed when nothing of that device is claimable; then: a GPU job offered to a CPU
+    worker while a GPU worker is live says ``reroute``; a job whose learner is at the cap says
+    ``held`` (and is marked not dispatched: it is sent again when one of that learner's jobs ends, or
+    by the re-sender); a job leased or backing off says when to try again; a final one, nothing.
     """
 
     def work(conn: Connection) -> Claim:
         now = time.time()
-        _dead_letter(conn, now, max_attempts, submission_id)
-        ready = _claimable(now, max_attempts)
+        leases.dead_letter(conn, now, max_attempts)
+        claimable = _claimable(now, max_attempts)
         routable = _routable(now, gpu_worker=gpu_worker, worker_ttl_s=worker_ttl_s)
-        row = conn.execute(
-            sa.update(submissions)
-            .where(_s.id == submission_id, ready, routable)
-            .values(**_claim_values(owner, now, lease_s))
-            .returning(*submissions.c)
-        ).first()
-        if row is not None:
-            return Claim(job=_job(row), status=SubmissionStatus.RUNNING)
         state = conn.execute(
-            sa.select(_s.status, _s.lease_expires_at, _s.available_at, ready.label("ready")).where(
-                _s.id == submission_id
-            )
+            sa.select(
+                _s.status,
+                _s.device,
+                _s.lease_expires_at,
+                _s.available_at,
+                claimable.label("ready"),
+                routable.label("routable"),
+            ).where(_s.id == submission_id)
         ).first()
-        if state is None or state.status in FINAL_STATUSES:
-            return Claim(status=state.status if state is not None else None)
-        if state.ready:  # claimable, but not by this worker: a GPU worker is live
+        if state is None:
+            return Claim()
+        if state.status not in FINAL_STATUSES and state.ready and not state.routable:  # a GPU worker is live
             return Claim(status=state.status, reroute=True)
+        ready = sa.and_(
+            claimable, routable, fairness.under_cap(now, max_running_per_learner), _s.device == state.device
+        )
+        job = _claim_fairest(conn, store.dialect, owner, now, ready, lease_s=lease_s, max_attempts=max_attempts)
+        if job is not None:
+            return Claim(job=job, status=SubmissionStatus.RUNNING)
+        if state.status in FINAL_STATUSES:
+            return Claim(status=state.status)
+        if state.ready:  # claimable, yet not claimed: its learner is at the cap
+            conn.execute(sa.update(submissions).where(_s.id == submission_id).values(dispatched_at=None))
+            return Claim(status=state.status, held=True)
         until = state.lease_expires_at if state.status == SubmissionStatus.RUNNING else state.available_at
         return Claim(retry_in_s=max(0.5, (until or now) - now + 0.1), status=state.status)
-
-    return store.run(work)
-
-
-def renew(store: Store, job_id: str, owner: str, *, lease_s: float) -> bool:
-    """Extend ``owner``'s lease; False when the lease was lost (expired and taken, or finished)."""
-
-    def work(conn: Connection) -> bool:
-        return (
-            conn.execute(
-                sa.update(submissions)
-                .where(_s.id == job_id, _s.lease_owner == owner, _s.status == SubmissionStatus.RUNNING)
-                .values(lease_expires_at=time.time() + lease_s)
-            ).rowcount
-            == 1
-        )
 
     return store.run(work)
 
@@ -427,7 +435,7 @@ def fail(store: Store, job: Job, owner: str, *, max_attempts: int) -> Submission
             values: dict[str, Any] = {
                 "status": SubmissionStatus.ERROR,
                 "message": message,
-                "result": _error_result(row, message),
+                "result": leases.error_result(row, message),
                 "score": 0.0,
                 "max_score": 0.0,
             }
@@ -470,7 +478,7 @@ def needs_dispatch(
 
     def work(conn: Connection) -> list[tuple[str, str]]:
         now = time.time()
-        _dead_letter(conn, now, max_attempts)
+        leases.dead_letter(conn, now, max_attempts)
         queued = sa.and_(_s.status == SubmissionStatus.QUEUED, _s.available_at <= now)
         stale = sa.or_(
             sa.and_(queued, sa.or_(_s.dispatched_at.is_(None), _s.dispatched_at < now - redispatch_after_s)),

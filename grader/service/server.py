@@ -2,8 +2,9 @@
 
 :func:`run_service` brings the store's schema up to date, makes an instructor account on the
 first start (its token is announced once), starts ``settings.service_workers`` grading worker
-processes (``grader worker``, each restarted if it dies; a job it held is retried when its
-lease expires) and serves :func:`grader.service.app.create_app` with uvicorn until interrupted.
+processes (``grader worker``, each restarted if it dies; the jobs it held are given back at
+once and graded again, :func:`grader.service.workers.release_dead_worker`) and serves
+:func:`grader.service.app.create_app` with uvicorn until interrupted.
 
 With ``GRADER_BROKER_URL`` set, grading is Celery's (``grader worker --celery`` on any
 machine that reaches the broker and the PostgreSQL store) and no embedded workers start
@@ -26,6 +27,7 @@ from grader.format import markers
 from grader.service import accounts
 from grader.service.dispatch import engine_for
 from grader.service.store import database_url, open_store
+from grader.service.workers import release_dead_worker
 from grader.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,9 +61,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 class WorkerProcesses:
-    """``count`` ``grader worker`` child processes, each restarted when it exits unexpectedly."""
+    """``count`` ``grader worker`` child processes, each restarted when it exits unexpectedly (the jobs it
+    held are given back first, to be graded again at once)."""
 
     def __init__(self, settings: Settings, count: int, *, restart_delay_s: float = 1.0) -> None:
+        self._settings = settings
         self._env = {**os.environ, **settings_env(settings)}
         self._count, self._restart_delay_s = count, restart_delay_s
         self._processes: list[subprocess.Popen[bytes]] = []
@@ -84,6 +88,10 @@ class WorkerProcesses:
                         process.pid,
                         process.returncode,
                     )
+                    try:
+                        release_dead_worker(self._settings, process.pid)
+                    except Exception:  # the store is down: its leases expire instead
+                        log.exception("could not give back the jobs of worker %d (pid %d)", index, process.pid)
                     self._processes[index] = self._spawn()
                     self.restarts += 1
 

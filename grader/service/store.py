@@ -68,6 +68,9 @@ users = sa.Table(
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    # migration 5
+    #: when a job of this learner was last claimed: learners take turns, the one served longest ago first
+    sa.Column("last_claimed_at", sa.Float, nullable=True),
 )
 
 submissions = sa.Table(
@@ -102,6 +105,9 @@ submissions = sa.Table(
     sa.Column("device", sa.String(8), nullable=False, server_default="cpu"),
     #: the Celery queue its task was last sent to (None: never sent, or the embedded queue)
     sa.Column("routed_to", sa.String(32), nullable=True),
+    # migration 5
+    #: when it was last claimed (its latest attempt began)
+    sa.Column("claimed_at", sa.Float, nullable=True),
 )
 
 #: grading workers that registered themselves (migration 4): who they are, what device they detected
@@ -214,12 +220,21 @@ def _m4_devices(conn: Connection) -> None:
     conn.execute(sa.text("CREATE INDEX ix_workers_live ON workers (kind, heartbeat_at)"))
 
 
+def _m5_fairness(conn: Connection) -> None:
+    """Fair claims: when each learner was last served, when each job was last claimed, and the running
+    jobs of one learner found fast (the per-learner cap)."""
+    conn.execute(sa.text("ALTER TABLE users ADD COLUMN last_claimed_at FLOAT"))
+    conn.execute(sa.text("ALTER TABLE submissions ADD COLUMN claimed_at FLOAT"))
+    conn.execute(sa.text("CREATE INDEX ix_submissions_learner_status ON submissions (user_id, status)"))
+
+
 #: every schema change, in order; the store's version is the last one applied
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users and submissions", _m1_tables),
     Migration(2, "score columns for the gradebook", _m2_scores),
     Migration(3, "one active job per identical submission; claim and rate-limit indexes", _m3_indexes),
     Migration(4, "GPU routing: submission device, routed queue, worker registry", _m4_devices),
+    Migration(5, "fair claims: learners' turns, claim times, running jobs per learner", _m5_fairness),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -17,6 +17,18 @@ A lost message cannot lose a submission: the store is the source of truth, and e
 started with ``grader worker --celery`` re-sends tasks for submissions nobody is grading
 (:func:`redispatch`), every ``lease_s``.
 
+A pool process that dies under a task (SIGKILL, the out-of-memory killer, the hard time limit)
+is seen by the worker's main process, which gives its leases back at once (:class:`GradingRequest`)
+before the message is handed out again, so the redelivered task claims the job at once rather
+than after the lease.
+
+Fairness (:mod:`grader.service.fairness`): the broker hands out tasks in the order they were
+sent, so a task does not insist on its own submission. It claims the fairest claimable job of
+its submission's device (:func:`grader.service.queue.claim_submission`): learners take turns as
+on the embedded queue. A task that finds only jobs of learners at ``max_running_per_learner``
+does nothing ("held"); when one of that learner's jobs ends, the worker that ran it sends tasks
+for the learner's held jobs again (and the re-sender does, every ``lease_s``).
+
 Two queues (:mod:`grader.service.registry`): ``grader`` (CPU workers) and ``grader-gpu``
 (``grader worker --celery --gpu``, which consumes only that one). A GPU exercise's task goes to
 ``grader-gpu`` while a GPU worker is live, else to ``grader``, where a CPU worker grades it at
@@ -36,7 +48,9 @@ import os
 import threading
 from typing import Any
 
+from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import Celery
+from celery.worker.request import Request
 
 from grader.errors import StoreUnavailable, UsageError
 from grader.grading.placement import Placement, cpu_placement, worker_placement
@@ -59,6 +73,40 @@ def _state(settings: Settings) -> tuple[Store, workers.GradeFunction]:
         grade, _release = workers.worker_grade_function(settings, concurrency=1)  # released when the process ends
         _process_state[pid] = (open_store(settings, pool_size=2), grade)
     return _process_state[pid]
+
+
+#: what ends a pool process under a task: its leases are given back at once
+_PROCESS_LOST = (WorkerLostError, TimeLimitExceeded, SystemExit, KeyboardInterrupt)
+
+
+def _request_class(settings: Settings) -> type[Request]:
+    class GradingRequest(Request):  # type: ignore[misc]
+        """A task's request in the worker's main process: when the pool process running it dies, that
+        process's leases are given back (:func:`grader.service.workers.release_dead_worker`) before the
+        message is requeued, so the redelivered task claims the job at once."""
+
+        def on_failure(self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False) -> Any:
+            exc = getattr(exc_info, "exception", None)
+            exc = getattr(exc, "exc", exc)  # unwrapped from billiard's ExceptionWithTraceback
+            pid = self.worker_pid
+            stopped_on_purpose = getattr(self, "_already_cancelled", False) or getattr(self, "_already_revoked", False)
+            if isinstance(exc, _PROCESS_LOST) and pid and not stopped_on_purpose:
+                try:
+                    workers.release_dead_worker(settings, pid)
+                except Exception:  # the lease expires instead
+                    log.exception("could not give back the leases of pool process %s", pid)
+            return super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+
+    return GradingRequest
+
+
+def _send_follow_up(app: Celery, store: Store, settings: Settings, jobs: tuple[tuple[str, str], ...]) -> None:
+    """Send tasks for a learner's jobs that were held at the cap, to the back of their queues."""
+    gpu_live = registry.gpu_worker_live(store, settings.worker_ttl_s) if jobs else False
+    for submission_id, device in jobs:
+        to = registry.queue_for(device, gpu_live)
+        send(app, submission_id, to)
+        queue.mark_dispatched(store, [submission_id], routed_to=to)
 
 
 def make_celery(settings: Settings, placement: Placement | None = None) -> Celery:
@@ -90,7 +138,7 @@ def make_celery(settings: Settings, placement: Placement | None = None) -> Celer
         broker_transport_options={"visibility_timeout": int(limit + 2 * settings.lease_s)},
     )
 
-    @app.task(name=TASK_NAME, bind=True, max_retries=None, acks_late=True)
+    @app.task(name=TASK_NAME, bind=True, max_retries=None, acks_late=True, Request=_request_class(settings))
     def grade_submission_task(task: Any, submission_id: str) -> str:
         store, grade = _state(settings)
         owner = workers.worker_name(f"celery-{task.request.id}")
@@ -103,6 +151,12 @@ def make_celery(settings: Settings, placement: Placement | None = None) -> Celer
             send(app, submission_id, registry.GPU_QUEUE)
             queue.mark_dispatched(store, [submission_id], routed_to=registry.GPU_QUEUE)
             return "sent to the GPU queue"
+        if outcome.held:  # sent again when one of the learner's running jobs ends
+            return "held: the learner is at the cap of running jobs"
+        try:
+            _send_follow_up(app, store, settings, outcome.follow_up)
+        except Exception:  # the re-sender sends them later
+            log.exception("could not send the tasks of %s's learner's held jobs", submission_id)
         if outcome.retry_in_s is not None:
             queue.mark_dispatched(store, [submission_id])
             raise task.retry(countdown=outcome.retry_in_s)
@@ -141,6 +195,7 @@ def _redispatch_loop(settings: Settings, app: Celery, stop: threading.Event) -> 
     try:
         while not stop.wait(settings.lease_s):
             try:
+                workers.release_dead_here(settings, store)
                 sent = redispatch(settings, app, store)
                 if sent:
                     log.info("re-sent %d grading tasks: %s", len(sent), ", ".join(sent))
@@ -172,7 +227,11 @@ def run_celery_worker(settings: Settings, *, concurrency: int = 1, gpu: bool = F
     ``gpu``: a GPU worker (its own GPUs, detected here), consuming the GPU queue only.
     """
     placement = worker_placement(gpu=gpu)
-    open_store(settings).dispose()  # migrate once, before the pool forks
+    store = open_store(settings)  # migrate once, before the pool forks
+    try:
+        workers.release_dead_here(settings, store)  # what this machine's killed processes held
+    finally:
+        store.dispose()
     app = make_celery(settings, placement)
     stop = threading.Event()
     sweeper = threading.Thread(

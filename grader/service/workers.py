@@ -4,13 +4,19 @@
 with the grade function while a heartbeat renews the lease, then records the verdict — or,
 for an infrastructure failure, hands the job back for a retry. Two ways feed it:
 
-- **embedded** (:class:`EmbeddedWorkers`, ``grader worker``): threads that claim the oldest
-  queued job from the store, in this process;
+- **embedded** (:class:`EmbeddedWorkers`, ``grader worker``): threads that claim the fairest
+  queued job from the store (:mod:`grader.service.fairness`), in this process;
 - **Celery** (:mod:`grader.service.tasks`, ``grader worker --celery``): one task per submission
-  id, which claims exactly that job (:func:`grade_submission`) and does nothing if it is
-  already graded — so a task delivered twice grades once.
+  id, which claims the fairest job of that submission's device (:func:`grade_submission`: its own
+  when it is the fairest) and does nothing when none is claimable — so a task delivered twice
+  grades no job twice.
 
 Which of the two runs is decided in :mod:`grader.service.dispatch`; this module knows nothing of Celery.
+
+**A worker that dies** leaves its leases behind. Whoever sees it die gives them back at once
+(:func:`release_dead_worker`, :mod:`grader.service.leases`), and every worker process gives back,
+as it starts, the leases of the dead processes of its own machine; one that is stopped gives
+back the job it could not finish.
 
 The grade function has the signature of :func:`grader.grading.engine.grade_notebook`
 (``grade(settings, source, *, exercise, name) -> Result``); ``settings.grade_function``
@@ -34,9 +40,7 @@ import inspect
 import logging
 import os
 import signal
-import socket
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -44,7 +48,7 @@ from typing import Literal, Protocol
 from grader.errors import StoreUnavailable, UsageError
 from grader.grading.placement import Placement, cpu_placement, kernel_setup, worker_placement
 from grader.grading.results import Result
-from grader.service import queue, registry
+from grader.service import fairness, leases, queue, registry
 from grader.service.queue import Job
 from grader.service.statuses import SubmissionStatus
 from grader.service.store import Store, open_store
@@ -105,7 +109,32 @@ def worker_grade_function(settings: Settings, *, concurrency: int) -> tuple[Grad
 
 def worker_name(label: str = "worker") -> str:
     """A name unique to this thread of this process on this machine (lease owners must differ)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{label}:{uuid.uuid4().hex[:8]}"
+    return leases.owner_name(label)
+
+
+def release_dead_worker(settings: Settings, pid: int, store: Store | None = None) -> list[str]:
+    """Give back at once the leases of worker process ``pid`` of this machine, which the caller saw die (its
+    jobs are graded again without waiting for their leases to expire). Returns the jobs given back."""
+    own = store is None
+    store = store or open_store(settings, upgrade=False, pool_size=1)
+    try:
+        released = leases.release_process(store, pid, max_attempts=settings.max_attempts)
+    finally:
+        if own:
+            store.dispose()
+    if released:
+        log.warning("worker process %d died grading %s; graded again at once", pid, ", ".join(released))
+    return released
+
+
+def release_dead_here(settings: Settings, store: Store) -> None:
+    """At a worker's start: give back the leases of this machine's worker processes that are gone."""
+    try:
+        released = leases.release_dead_here(store, max_attempts=settings.max_attempts)
+    except StoreUnavailable:
+        return  # their leases simply expire
+    if released:
+        log.warning("gave back %d jobs of worker processes that died here: %s", len(released), ", ".join(released))
 
 
 class Heartbeat:
@@ -120,7 +149,7 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self._lease_s / 3):
             try:
-                if not queue.renew(self._store, self._job_id, self._owner, lease_s=self._lease_s):
+                if not leases.renew(self._store, self._job_id, self._owner, lease_s=self._lease_s):
                     self.lost = True
                     log.warning("lost the lease on %s (it expired and was taken over)", self._job_id)
                     return
@@ -193,7 +222,7 @@ def process(
 def run_once(
     settings: Settings, store: Store, grade: GradeFunction, owner: str, placement: Placement | None = None
 ) -> Processed | None:
-    """Claim the oldest job this worker may take (by its ``placement``) and process it; None when there is none."""
+    """Claim the fairest job this worker may take (by its ``placement``) and process it; None when there is none."""
     placement = placement or cpu_placement()
     job = queue.claim(
         store,
@@ -202,6 +231,7 @@ def run_once(
         max_attempts=settings.max_attempts,
         gpu_worker=placement.gpu,
         worker_ttl_s=settings.worker_ttl_s,
+        max_running_per_learner=settings.max_running_per_learner,
     )
     return process(settings, store, grade, job, placement) if job is not None else None
 
@@ -215,6 +245,10 @@ class TaskOutcome:
     retry_in_s: float | None
     #: a GPU job, and a GPU worker is live: send it to the GPU queue (this CPU worker did nothing)
     reroute: bool = False
+    #: its learner is at the cap of running jobs: nothing done; it is sent again when one of theirs ends
+    held: bool = False
+    #: jobs (id, device) to send tasks for now: the learner's jobs that were held back at the cap
+    follow_up: tuple[tuple[str, str], ...] = ()
 
 
 def grade_submission(
@@ -225,11 +259,13 @@ def grade_submission(
     owner: str,
     placement: Placement | None = None,
 ) -> TaskOutcome:
-    """Grade one submission by id (the Celery task's body); idempotent.
+    """The Celery task's body for ``submission_id``: grade the fairest job of its device; never one job twice.
 
-    Nothing happens for a final submission; a submission leased by a live worker or backing
-    off after a failure asks to be retried when that ends; a GPU job given to a CPU worker
-    while a GPU worker is live asks to be rerouted.
+    When no job of that device is claimable: nothing happens for a final submission; a submission
+    leased by a live worker or backing off after a failure asks to be retried when that ends; a GPU
+    job given to a CPU worker while a GPU worker is live asks to be rerouted; the job of a learner at
+    the cap of running jobs is held (set aside). Once a job is processed, its learner's held jobs
+    that the cap now lets through are named in ``follow_up``.
     """
     placement = placement or cpu_placement()
     found = queue.claim_submission(
@@ -240,13 +276,15 @@ def grade_submission(
         max_attempts=settings.max_attempts,
         gpu_worker=placement.gpu,
         worker_ttl_s=settings.worker_ttl_s,
+        max_running_per_learner=settings.max_running_per_learner,
     )
     if found.job is None:
-        return TaskOutcome(None, found.retry_in_s, reroute=found.reroute)
+        return TaskOutcome(None, found.retry_in_s, reroute=found.reroute, held=found.held)
     processed = process(settings, store, grade, found.job, placement)
+    follow_up = tuple(fairness.held_back(store, found.job.user_id, settings.max_running_per_learner))
     if processed.outcome == "retrying":
-        return TaskOutcome(processed, queue.backoff_s(found.job.attempts) + 0.1)
-    return TaskOutcome(processed, None)
+        return TaskOutcome(processed, queue.backoff_s(found.job.attempts) + 0.1, follow_up=follow_up)
+    return TaskOutcome(processed, None, follow_up=follow_up)
 
 
 class EmbeddedWorkers:
@@ -328,6 +366,7 @@ def run_embedded_worker(settings: Settings, concurrency: int, *, gpu: bool = Fal
     """
     placement = worker_placement(gpu=gpu)
     store = open_store(settings)
+    release_dead_here(settings, store)
     grade, release = worker_grade_function(settings, concurrency=concurrency)
     workers = EmbeddedWorkers(settings, store, grade, count=concurrency, placement=placement)
 
@@ -339,7 +378,10 @@ def run_embedded_worker(settings: Settings, concurrency: int, *, gpu: bool = Fal
     try:
         workers.start().wait()
     finally:
-        # a job still being graded is left to its lease: another worker retries it when the lease expires
         workers.stop(timeout_s=STOP_WAIT_S)
+        try:  # a job still being graded is given back, to be graded again at once by another worker
+            leases.release_process(store, os.getpid(), max_attempts=settings.max_attempts)
+        except StoreUnavailable:
+            log.warning("could not give back the jobs in progress; they are graded again when their leases expire")
         release()
         store.dispose()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,3 +164,80 @@ def test_a_poison_submission_is_dead_lettered_under_celery_too(
     row = _status(pg_store, sid)
     assert row.attempts == celery_settings.max_attempts
     assert "died each time" in row.message
+
+
+def _starts(log: Path) -> list[str]:
+    """The fake grader's tags in the order their gradings started."""
+    if not log.is_file():
+        return []
+    return [line.split()[1] for line in log.read_text().splitlines() if line.startswith("start ")]
+
+
+def test_celery_workers_let_learners_take_turns(
+    celery_settings: Settings, pg_store: Store, processes: Processes
+) -> None:
+    """Alice sends ten slow notebooks, then Bob one: with one Celery worker, is Bob's graded second, not eleventh?"""
+    _, alice_token = accounts.add_user(pg_store, "alice")
+    _, bob_token = accounts.add_user(pg_store, "bob")
+    with TestClient(create_app(celery_settings, store=pg_store)) as client:
+        for i in range(10):
+            _submit(client, alice_token, service_fakes.notebook(tag=f"alice{i}", sleep=0.2))
+        bobs = _submit(client, bob_token, service_fakes.notebook(tag="bob"))
+        processes.grader(celery_settings, "worker", "--celery", "--concurrency", "1")
+        wait_until(lambda: _status(pg_store, bobs).status == "graded", timeout_s=60, what="Bob's submission")
+        order = _starts(processes.log)
+        assert order.index("bob") <= 1, f"Bob's notebook was graded after {order.index('bob')} of Alice's: {order}"
+        # Alice's notebooks held back at the cap are sent again as each of hers ends: all are graded, once
+        wait_until(
+            lambda: all(service_fakes.log_lines(processes.log, "done", f"alice{i}") for i in range(10)),
+            timeout_s=60,
+            what="every one of Alice's notebooks to be graded",
+        )
+    assert sorted(_starts(processes.log)) == sorted(["bob", *(f"alice{i}" for i in range(10))])
+
+
+def _claim_events(store: Store, sid: str) -> sa.Row:
+    with store.read() as conn:
+        return conn.execute(
+            sa.select(
+                submissions.c.status,
+                submissions.c.attempts,
+                submissions.c.lease_owner,
+                submissions.c.lease_expires_at,
+                submissions.c.claimed_at,
+                submissions.c.message,
+            ).where(submissions.c.id == sid)
+        ).one()
+
+
+def test_a_killed_celery_pool_process_releases_its_lease_at_once(
+    celery_settings: Settings, pg_store: Store, processes: Processes
+) -> None:
+    """SIGKILL the pool process grading a job: does the Celery worker release its lease at once, so that the
+    redelivered task claims the job again before the lease would have expired?"""
+    settings = dataclasses.replace(celery_settings, lease_s=60.0)
+    processes.grader(settings, "worker", "--celery", "--concurrency", "1")
+    _, token = accounts.add_user(pg_store, "alice")
+    with TestClient(create_app(settings, store=pg_store)) as client:
+        sid = _submit(client, token, service_fakes.notebook(tag="victim", sleep=30.0))
+        wait_until(
+            lambda: service_fakes.log_lines(processes.log, "start", "victim") == 1,
+            timeout_s=60,
+            what="the first attempt",
+        )
+    first = _claim_events(pg_store, sid)
+    child = next(
+        int(line.split()[2]) for line in processes.log.read_text().splitlines() if line.startswith("start victim")
+    )
+    killed_at = time.time()
+    os.kill(child, signal.SIGKILL)
+    wait_until(
+        lambda: _claim_events(pg_store, sid).attempts == 2,
+        timeout_s=first.lease_expires_at - time.time() - 5,
+        what="the redelivered task to claim the job again (before the dead process's lease expires)",
+    )
+    again = _claim_events(pg_store, sid)
+    assert again.status == "running" and again.lease_owner != first.lease_owner
+    assert killed_at < again.claimed_at < first.lease_expires_at
+    assert "graded again" in again.message
+    print(f"from SIGKILL to the job claimed again: {again.claimed_at - killed_at:.2f} s (lease {settings.lease_s:g} s)")

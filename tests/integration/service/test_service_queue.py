@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from grader.errors import QueueFull, RateLimited
 from grader.grading.results import Result, ResultStatus
-from grader.service import queue
+from grader.service import leases, queue
 from grader.service.accounts import User
 from grader.service.statuses import FINAL_STATUSES, SubmissionStatus
 from grader.service.store import Store, submissions
@@ -123,7 +123,7 @@ def test_only_the_lease_holder_records_a_result(store: Store, people: dict) -> N
     _expire(store, sid)
     second = queue.claim(store, "fast", lease_s=LEASE_S, max_attempts=3)
     assert second is not None and second.id == sid and second.attempts == 2
-    assert not queue.renew(store, sid, "slow", lease_s=LEASE_S)
+    assert not leases.renew(store, sid, "slow", lease_s=LEASE_S)
     assert not queue.complete(store, sid, "slow", _graded("late"))
     assert queue.complete(store, sid, "fast", _graded("on time"))
     row = _row(store, sid)
@@ -138,7 +138,7 @@ def test_a_live_lease_is_not_taken_and_renewal_extends_it(store: Store, people: 
     before = _row(store, sid).lease_expires_at
     assert queue.claim(store, "w2", lease_s=LEASE_S, max_attempts=3) is None
     time.sleep(0.01)
-    assert queue.renew(store, sid, "w1", lease_s=LEASE_S)
+    assert leases.renew(store, sid, "w1", lease_s=LEASE_S)
     assert _row(store, sid).lease_expires_at > before
 
 
