@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from conftest import EXERCISE, make_settings, wait_until
 
 from grader.grading.results import Result
-from grader.service import accounts, queue
+from grader.service import accounts, fairness, queue
 from grader.service.accounts import User
 from grader.service.store import Store, submissions
 from grader.service.workers import EmbeddedWorkers
@@ -109,3 +109,26 @@ def test_an_expired_lease_does_not_count_against_the_cap(store: Store) -> None:
         conn.execute(sa.update(submissions).where(submissions.c.id == sid).values(lease_expires_at=0.0))
     again = _claim(store, "w2")
     assert again is not None and again.id == sid and again.attempts == 2
+
+
+def test_a_celery_task_takes_the_fairest_job_and_holds_a_capped_learners(store: Store) -> None:
+    """Does a task for Alice's second job grade Bob's (served never) instead, a task finding only Alice's
+    capped jobs hold, and her held job come back once her running one ends?"""
+    alice, bob = (accounts.add_user(store, name)[0] for name in ("alice", "bob"))
+    first, second = _enqueue(store, alice), _enqueue(store, alice)
+    bobs = _enqueue(store, bob)
+
+    def task(sid: str, owner: str) -> queue.Claim:
+        return queue.claim_submission(store, sid, owner, lease_s=LEASE_S, max_attempts=3, max_running_per_learner=1)
+
+    taken = task(first, "t1")
+    assert taken.job is not None and taken.job.id == first
+    instead = task(second, "t2")  # Alice is at the cap: the task grades Bob's job
+    assert instead.job is not None and instead.job.id == bobs
+    held = task(second, "t3")
+    assert held.job is None and held.held and held.retry_in_s is None
+    assert fairness.held_back(store, alice.id, 1) == []
+    assert queue.complete(store, first, "t1", _graded())
+    assert fairness.held_back(store, alice.id, 1) == [(second, "cpu")]
+    again = task(second, "t4")
+    assert again.job is not None and again.job.id == second
