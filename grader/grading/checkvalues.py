@@ -92,6 +92,17 @@ def _is_print(node: ast.AST) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
 
 
+def _reports_itself(node: ast.AST) -> bool:
+    """A call that reports through the channel on its own: ``print``, ``criterion(...)``, ``report(...)``."""
+    if _is_print(node):
+        return True
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+    return name in ("criterion", "report")
+
+
 def instrument(source: str, nonce: str, *, hidden: bool) -> str:
     """The check cell's source, rewritten to report its values (see the module docs); line numbers kept.
 
@@ -118,7 +129,7 @@ def instrument(source: str, nonce: str, *, hidden: bool) -> str:
                 func = node.func  # type: ignore[attr-defined]
                 start = at(func.lineno, func.col_offset)
                 edits.append((start, at(func.end_lineno, func.end_col_offset), f"{REPORTER}.print"))
-    if final is not None and not _is_print(final.value):
+    if final is not None and not _reports_itself(final.value):
         value = final.value
         start, end = at(value.lineno, value.col_offset), at(value.end_lineno, value.end_col_offset)  # type: ignore[arg-type]
         method = "value" if hidden else "final"

@@ -148,3 +148,16 @@ def test_a_visible_criterion_shows_the_learner_their_value(course: Settings, tmp
     assert "accuracy >= 0.8 is not met: got 0.75" in check.message
     graded = grade(course, "def is_big(x):\n    return x >= 75")
     assert next(c for c in graded.checks if c.id == "7.1").status == "fail"
+
+
+def test_a_criterion_on_the_last_line_is_not_also_compared_as_a_value() -> None:
+    """Is a check whose last line is ``criterion(...)`` judged by the criterion only, not by its True/False too?"""
+    from grader.grading.checkvalues import instrument
+
+    source = (
+        '# Check 7.3: the last line\nfrom mlcourse.checks import criterion\ncriterion("accuracy", 0.9, at_least=0.8)'
+    )
+    rewritten = instrument(source, "nonce", hidden=True)
+    assert '.value(criterion("accuracy"' not in rewritten
+    assert rewritten.endswith('criterion("accuracy", 0.9, at_least=0.8)')
+    assert instrument("# Check 7.4: a value\nf(3)", "nonce", hidden=True).endswith(".value(f(3))")
