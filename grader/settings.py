@@ -61,8 +61,22 @@ class Settings:
     broker_url: str | None = None
     #: largest notebook upload accepted, MB
     max_upload_mb: float = 5.0
-    #: submissions one learner may make per minute (stops guessing hidden answers by brute force)
+    #: submissions one learner may make per minute (stops guessing hidden answers by brute force); every
+    #: upload attempt counts, refused ones included, before anything is parsed
     submissions_per_minute: int = 10
+    #: an upload's notebook may hold at most this many cells …
+    upload_max_cells: int = 1000
+    #: … this many outputs, all cells together …
+    upload_max_outputs: int = 2000
+    #: … and this much in one cell (its code and outputs), MB; JSON nested deeper than 64 levels is refused too
+    upload_max_cell_mb: float = 1.0
+    #: processes that check uploaded notebooks (parsing never runs on the threads that answer requests)
+    upload_check_workers: int = 1
+    #: how long one upload's check may take before it is refused, seconds
+    upload_check_timeout_s: float = 10.0
+    #: failed sign-ins and wrong tokens one client address may send per minute before it is answered 429
+    #: (0: no throttle); counted per address, never per account, so nobody can lock a learner out
+    auth_failures_per_minute: int = 20
     #: jobs waiting in the queue beyond which new submissions are refused (503, Retry-After)
     max_queued: int = 1000
     #: how long a worker's claim on a job lasts, seconds; renewed every third of it while grading
@@ -144,6 +158,12 @@ _ENV_FIELDS: dict[str, object] = {
     "broker_url": str,
     "max_upload_mb": float,
     "submissions_per_minute": int,
+    "upload_max_cells": int,
+    "upload_max_outputs": int,
+    "upload_max_cell_mb": float,
+    "upload_check_workers": int,
+    "upload_check_timeout_s": float,
+    "auth_failures_per_minute": int,
     "max_queued": int,
     "lease_s": float,
     "max_attempts": int,

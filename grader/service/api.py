@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from grader.service import catalog, gradebook, queue
 from grader.service.web import (
@@ -23,8 +23,6 @@ from grader.service.web import (
     error_responses,
     find_submission,
     my_submissions,
-    read_upload,
-    safe_filename,
     submission_view,
 )
 
@@ -32,18 +30,23 @@ router = APIRouter()
 
 
 @router.post(
-    "/api/submissions", status_code=202, tags=["submissions"], responses=error_responses(401, 413, 415, 422, 429, 503)
+    "/api/submissions",
+    status_code=202,
+    tags=["submissions"],
+    responses=error_responses(401, 403, 413, 415, 422, 429, 503),
 )
-def submit(
+async def submit(
     request: Request,
     user: UserDep,
     file: Annotated[UploadFile, File(description="the .ipynb notebook")],
-    exercise: Annotated[str, Form(description="exercise id, from GET /api/exercises")],
+    exercise: Annotated[str, Form(min_length=1, description="exercise id, from GET /api/exercises")],
 ) -> JSONResponse:
-    """Queue a notebook for grading. A second identical submit while the first waits returns the same id."""
-    state = app_state(request)
-    data = read_upload(file, int(state.settings.max_upload_mb * 1e6))
-    enqueued = accept(state, user, exercise=exercise, filename=safe_filename(file.filename), data=data)
+    """Queue a notebook for grading. A second identical submit while the first waits returns the same id.
+
+    Every attempt counts toward your submissions a minute, refused ones included. The notebook must be
+    within the service's limits (size, cells, outputs, one cell's size: ``docs/SERVICE.md``, "Uploads").
+    """
+    enqueued = await accept(app_state(request), user, exercise=exercise, upload=file)
     location = f"/api/submissions/{enqueued.id}"
     return JSONResponse(
         {
@@ -114,7 +117,13 @@ def queue_status(request: Request, _user: InstructorDep) -> dict[str, Any]:
 
 
 @router.get(
-    "/api/gradebook.csv", tags=["gradebook"], responses=error_responses(401, 403), response_class=PlainTextResponse
+    "/api/gradebook.csv",
+    tags=["gradebook"],
+    response_class=Response,
+    responses={
+        200: {"description": "the gradebook as CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+        **error_responses(401, 403),
+    },
 )
 def gradebook_csv(request: Request, _user: InstructorDep) -> Response:
     """Learners × exercises, each learner's best score (instructors)."""

@@ -24,14 +24,20 @@ saying what to do:
 ====  =====================  =============================================================
 401   unauthorized           no token, or a token that matches no account
 403   instructors-only       a learner asked for an instructor endpoint
-403   cross-origin           a cookie-authenticated form was posted from another site
+403   cross-origin           a cookie-signed form (or the sign-in/out form) not posted from this very
+                             origin (scheme, host, port), or saying neither ``Origin`` nor ``Referer``
 404   not-found              no such submission (or not yours), page or exercise
-413   too-large              the upload is over ``settings.max_upload_mb``
+405   method-not-allowed     ``Allow`` lists every method of the path
+413   too-large              the upload is over a limit: ``settings.max_upload_mb``, or cells, outputs,
+                             one cell's size (:mod:`grader.service.uploads`)
 415   not-a-notebook         the upload is not a Jupyter notebook (the reason is given)
 422   unknown-exercise       the exercise id is not one of ``GET /api/exercises``
-422   invalid-request        a required form field is missing or malformed
-429   rate-limited           over ``settings.submissions_per_minute``; see Retry-After
+422   invalid-request        a required form field is missing, empty or malformed
+429   rate-limited           over ``settings.submissions_per_minute`` upload attempts, or over
+                             ``settings.auth_failures_per_minute`` failed sign-ins from the client's
+                             address (:mod:`grader.service.throttle`); see Retry-After
 503   queue-full             over ``settings.max_queued`` waiting jobs; see Retry-After
+503   busy                   every upload checker is taken; see Retry-After
 503   store-unavailable      the database cannot be reached
 ====  =====================  =============================================================
 
@@ -43,6 +49,7 @@ and styles but still load nothing from other origins), ``X-Content-Type-Options:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -57,15 +64,16 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import grader
 from grader.errors import StoreUnavailable
 from grader.grading.results import points_text
-from grader.service import api, pages
+from grader.service import api, catalog, pages, uploads
 from grader.service.dispatch import Sender, engine_for
 from grader.service.store import Store, open_store
-from grader.service.web import ApiError, AppState, too_large
+from grader.service.web import COOKIE_NAME, STALE_COOKIE, ApiError, AppState, too_large
 from grader.service.workers import EmbeddedWorkers, GradeFunction, load_grade_function
 from grader.settings import Settings
 
@@ -92,6 +100,10 @@ SERVICE_PREFIXES = (
 UPLOAD_PATHS = ("/api/submissions", "/submit")
 #: multipart overhead allowed on top of the notebook itself
 _FORM_SLACK_BYTES = 64 * 1024
+#: a body declared too large is still read (and dropped) up to this many bytes, for at most this long, before
+#: the 413, so a proxy that streams it meets an answer rather than a reset (which it would turn into a 502)
+DRAIN_MAX_BYTES = 32 * 1024 * 1024
+DRAIN_MAX_S = 30.0
 
 STRICT_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -139,34 +151,85 @@ class SecurityHeaders:
 
 
 class UploadLimit:
-    """Refuses an upload whose declared length is over the limit before reading its body."""
+    """Refuses an upload whose declared length is over the limit before parsing it.
+
+    Unless the client waits for ``100 Continue`` (then it sends no body at all), the body is read and
+    dropped first, up to :data:`DRAIN_MAX_BYTES` and :data:`DRAIN_MAX_S`: a proxy that streams the body
+    to the service (Caddy, nginx without request buffering) then gets the 413, not a reset. Past those
+    bounds the connection is closed as before.
+    """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, templates: Jinja2Templates) -> None:
         self.app, self.max_bytes, self.templates = app, max_bytes, templates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS:
-            length = dict(scope["headers"]).get(b"content-length")
+            headers = dict(scope["headers"])
+            length = headers.get(b"content-length")
             if length is not None and length.isdigit() and int(length) > self.max_bytes + _FORM_SLACK_BYTES:
+                drained = True
+                if headers.get(b"expect", b"").lower() != b"100-continue":
+                    drained = int(length) <= DRAIN_MAX_BYTES and await _drain(receive)
                 error = too_large(self.max_bytes)
+                answer_headers = {} if drained else {"Connection": "close"}
                 response: Response
                 if scope["path"].startswith("/api"):
                     response = JSONResponse(
                         {"error": {"code": error.code, "message": error.message}},
                         status_code=413,
-                        headers={"Connection": "close"},
+                        headers=answer_headers,
                     )
                 else:  # the upload page: the service's error page, not JSON
                     response = self.templates.TemplateResponse(
-                        Request(scope, receive),
+                        Request(scope),
                         "error.html",
                         {"user": None, "error": error},
                         status_code=413,
-                        headers={"Connection": "close"},
+                        headers=answer_headers,
                     )
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+async def _drain(receive: Receive) -> bool:
+    """Read a request's body to its end and drop it; False when it did not end in :data:`DRAIN_MAX_S`."""
+
+    async def read_all() -> None:
+        while True:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
+
+    try:
+        await asyncio.wait_for(read_all(), DRAIN_MAX_S)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
+class ForgetStaleCookie:
+    """Deletes a sign-in cookie that no longer signs anyone in (``STALE_COOKIE``, set while answering),
+    so a browser stops sending it: its polling would otherwise count as failed sign-ins."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        deleting = Response()
+        deleting.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
+        self._header = next(value for name, value in deleting.raw_headers if name == b"set-cookie")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_forgetting(message: Message) -> None:
+            if message["type"] == "http.response.start" and scope.get("state", {}).get(STALE_COOKIE):
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"set-cookie", self._header)]
+            await send(message)
+
+        await self.app(scope, receive, send_forgetting)
 
 
 # --- errors as answers -------------------------------------------------------------------------
@@ -185,15 +248,35 @@ def _error_response(request: Request, error: ApiError) -> Response:
     )
 
 
-def _validation_message(exc: RequestValidationError) -> str:
+def _validation_message(exc: RequestValidationError, exercises: list[str]) -> str:
     parts = []
     for problem in exc.errors():
         where = [str(p) for p in problem.get("loc", ()) if p not in ("body", "query", "path")]
-        parts.append(f"{'.'.join(where) or 'request'}: {problem.get('msg', 'invalid')}")
+        # a form field sent empty arrives as missing: say both
+        said = "missing or empty" if problem.get("type") == "missing" else problem.get("msg", "invalid")
+        if where == ["exercise"]:
+            said += f" (one of: {', '.join(exercises) or 'none yet'})"
+        parts.append(f"{'.'.join(where) or 'request'}: {said}")
     return (
         "; ".join(parts) + ". Send a multipart form with the notebook in the field 'file' and the "
         "exercise id in the field 'exercise'"
     )
+
+
+#: the methods a 405's ``Allow`` may list
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of this path answers (Starlette's 405 names only the first route's). The
+    mounted files (the book at ``/``, static files) match every path and answer GET and HEAD only."""
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
+    allowed = [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
+    return allowed or ["GET", "HEAD"]
 
 
 # --- the application --------------------------------------------------------------------------
@@ -234,6 +317,7 @@ def create_app(
     course = pages.course_of(settings, fallback_icon=FALLBACK_ICON)
     app.state.templates = _templates(course)
     app.add_middleware(UploadLimit, max_bytes=int(settings.max_upload_mb * 1e6), templates=app.state.templates)
+    app.add_middleware(ForgetStaleCookie)
     app.add_middleware(SecurityHeaders)
     _add_error_handlers(app)
     app.include_router(api.router)
@@ -249,6 +333,7 @@ def _lifespan(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        uploads.checker(state.settings).warm()  # the first upload should not wait for its checker to start
         pool = None
         if workers > 0:
             pool = EmbeddedWorkers(
@@ -298,18 +383,21 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        return _error_response(request, ApiError(422, "invalid-request", _validation_message(exc)))
+        state: AppState = request.app.state.grader
+        exercises = [e.id for e in catalog.list_exercises(state.settings)]
+        return _error_response(request, ApiError(422, "invalid-request", _validation_message(exc, exercises)))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             error = ApiError(404, "not-found", f"nothing at {request.url.path}; the API is listed at /api/docs")
         elif exc.status_code == 405:
+            allowed = _allowed_methods(request)
             error = ApiError(
                 405,
                 "method-not-allowed",
-                f"{request.method} is not allowed on {request.url.path}",
-                headers=dict(exc.headers or {}),
+                f"{request.method} is not allowed on {request.url.path}; use {' or '.join(allowed)}",
+                headers={**dict(exc.headers or {}), "Allow": ", ".join(allowed)},
             )
         else:
             error = ApiError(exc.status_code, "http-error", str(exc.detail))

@@ -26,8 +26,9 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markdown_it import MarkdownIt
 from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
 
-from grader.service import accounts, catalog, gradebook
+from grader.service import catalog, gradebook
 from grader.service.accounts import User
 from grader.service.statuses import SubmissionStatus
 from grader.service.web import (
@@ -37,12 +38,12 @@ from grader.service.web import (
     UserDep,
     accept,
     app_state,
+    cross_origin,
     find_submission,
     my_submissions,
     page_user,
-    read_upload,
-    safe_filename,
     same_origin,
+    sign_in,
     submission_view,
 )
 from grader.settings import Settings
@@ -271,7 +272,8 @@ def api_reference(spec: dict[str, Any]) -> ApiReference:
 
 def page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     """Render a template; ``user`` defaults to the cookie's account."""
-    context.setdefault("user", page_user(request))
+    if "user" not in context:
+        context["user"] = page_user(request)
     templates: Jinja2Templates = request.app.state.templates
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
@@ -306,8 +308,15 @@ def signin_form(request: Request, next: str = "/submit") -> Response:
 @router.post("/signin", include_in_schema=False)
 def signin(request: Request, token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/submit") -> Response:
     if not same_origin(request):
-        raise ApiError(403, "cross-origin", "this sign-in form was posted from another site; sign in here")
-    user = accounts.authenticate(app_state(request).store, token.strip())
+        raise cross_origin("this sign-in form")
+    try:
+        user = sign_in(request, token.strip()) if token.strip() else None
+    except ApiError as refused:  # too many failed sign-ins from this address
+        response = page(
+            request, "signin.html", refused.status, user=None, next=local_target(next), error=refused.message
+        )
+        response.headers.update(refused.headers)
+        return response
     if user is None:
         return page(
             request,
@@ -331,7 +340,10 @@ def signin(request: Request, token: Annotated[str, Form()] = "", next: Annotated
 
 
 @router.post("/signout", include_in_schema=False)
-def signout() -> Response:
+def signout(request: Request) -> Response:
+    """Only this site's own form signs out (no logout from another site's page)."""
+    if not same_origin(request):
+        raise cross_origin("this sign-out form")
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
     return response
@@ -346,7 +358,7 @@ def submit_form(request: Request) -> Response:
 
 
 @router.post("/submit", include_in_schema=False)
-def submit_upload(
+async def submit_upload(
     request: Request,
     user: UserDep,
     file: Annotated[UploadFile | None, File()] = None,
@@ -354,14 +366,20 @@ def submit_upload(
 ) -> Response:
     state = app_state(request)
     if file is None or not file.filename:
-        return submit_page(
-            request, user, status_code=422, chosen=exercise, error="choose the notebook file (.ipynb) to upload"
+        return await run_in_threadpool(
+            submit_page,
+            request,
+            user,
+            status_code=422,
+            chosen=exercise,
+            error="choose the notebook file (.ipynb) to upload",
         )
     try:
-        data = read_upload(file, int(state.settings.max_upload_mb * 1e6))
-        enqueued = accept(state, user, exercise=exercise, filename=safe_filename(file.filename), data=data)
+        enqueued = await accept(state, user, exercise=exercise, upload=file)
     except ApiError as error:
-        response = submit_page(request, user, status_code=error.status, error=error.message, chosen=exercise)
+        response = await run_in_threadpool(
+            submit_page, request, user, status_code=error.status, error=error.message, chosen=exercise
+        )
         response.headers.update(error.headers)
         return response
     return RedirectResponse(f"/submissions/{enqueued.id}", status_code=303)

@@ -1,9 +1,10 @@
 """What the JSON API (:mod:`grader.service.api`) and the pages (:mod:`grader.service.pages`) share.
 
 Error answers (:class:`ApiError`, drawn as ``{"error": {"code", "message"}}`` by the app's
-handlers), the application's state, who is signed in (a Bearer token, or the sign-in cookie),
-and the submission steps both ways of submitting take: read the upload, accept it, find one,
-show it.
+handlers), the application's state, who is signed in (a Bearer token, or the sign-in cookie; failed
+attempts throttled per client address, :mod:`grader.service.throttle`), whether a form comes from
+this very origin, and the submission steps both ways of submitting take: count the attempt, read
+the upload, check it in a checker process (:mod:`grader.service.uploads`), queue it, find one, show it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -20,21 +21,26 @@ import sqlalchemy as sa
 from fastapi import Depends, Request, UploadFile
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
-from grader.errors import InvalidNotebook, QueueFull, RateLimited
+from grader.errors import QueueFull, RateLimited
 from grader.format import markers
-from grader.format.notebooks import parse_notebook
-from grader.service import accounts, catalog, queue, registry
+from grader.service import accounts, catalog, queue, registry, uploads
 from grader.service.accounts import User
 from grader.service.dispatch import Sender
 from grader.service.statuses import FINAL_STATUSES
 from grader.service.store import Store, submissions, users
+from grader.service.throttle import Window, seconds_header
 from grader.settings import Settings
 
 log = logging.getLogger(__name__)
 
 COOKIE_NAME = "grader_token"
 COOKIE_MAX_AGE_S = 30 * 24 * 3600
+#: the ``request.state`` flag (``scope["state"]`` key) of a sign-in cookie that no longer signs anyone in:
+#: the app's middleware deletes it, so a browser stops sending it (and counting as failed sign-ins)
+STALE_COOKIE = "grader_stale_cookie"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -73,27 +79,27 @@ def not_found() -> ApiError:
 
 
 def too_large(limit: int) -> ApiError:
-    return ApiError(
-        413,
-        "too-large",
-        f"the upload is over the {limit / 1e6:g} MB limit; clear the outputs "
-        "(Edit → Clear All Outputs), save, and upload again",
-    )
+    return ApiError(413, "too-large", uploads.too_large_message(limit))
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` of a route that may answer these error statuses."""
     text = {
         401: "no token, or a token that matches no account",
-        403: "instructors only",
+        403: "instructors only, or a cookie-signed form from another origin",
         404: "no such submission (or not yours)",
-        413: "upload over the size limit",
+        413: "upload over a limit: its size, cells, outputs or one cell's size",
         415: "not a Jupyter notebook",
         422: "unknown exercise or a missing form field",
-        429: "rate limited: see Retry-After",
-        503: "queue full or store unavailable: see Retry-After",
+        429: "too many submissions a minute, or too many failed sign-ins from your address: see Retry-After",
+        503: "queue full, upload checkers busy or store unavailable: see Retry-After",
     }
-    return {code: {"model": ErrorBody, "description": text[code]} for code in codes}
+    if 401 in codes:  # wherever a token is read, failed ones are throttled
+        codes = (*codes, 429)
+    return {
+        code: {"model": ErrorBody, "description": text[code], "content": {"application/json": {}}}
+        for code in sorted(set(codes))
+    }
 
 
 # --- application state ------------------------------------------------------------------------
@@ -105,6 +111,14 @@ class AppState:
     store: Store
     #: hands a new submission to the workers (None: they poll the store)
     dispatch: Sender | None
+    #: failed sign-ins and wrong tokens, per client address
+    auth_failures: Window = field(init=False)
+    #: upload attempts, per learner (refused ones included), counted before anything is parsed
+    upload_attempts: Window = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.auth_failures = Window(self.settings.auth_failures_per_minute)
+        self.upload_attempts = Window(self.settings.submissions_per_minute)
 
 
 def app_state(request: Request) -> AppState:
@@ -116,38 +130,98 @@ def app_state(request: Request) -> AppState:
 _bearer = HTTPBearer(auto_error=False, description="the token from `grader users add NAME`")
 
 
-def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> tuple[str | None, bool]:
-    """The token presented, and whether it came from the cookie."""
+def client_address(request: Request) -> str:
+    """The client's address as uvicorn gives it: behind the nginx of ``docs/SERVICE.md``, the
+    ``X-Forwarded-For`` that uvicorn believes from 127.0.0.1 only; never a header read here."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _throttled(state: AppState, wait_s: float) -> ApiError:
+    return ApiError(
+        429,
+        "rate-limited",
+        f"too many failed sign-ins from your address (the limit is {state.settings.auth_failures_per_minute} "
+        f"a minute); wait {max(1, round(wait_s))} s, then sign in with the whole token your instructor gave you",
+        headers=seconds_header(wait_s),
+    )
+
+
+def refuse_if_throttled(request: Request) -> None:
+    """429 when the client's address has used up its failed sign-ins (asked before any token is looked up)."""
+    state = app_state(request)
+    wait = state.auth_failures.retry_after(client_address(request))
+    if wait is not None:
+        raise _throttled(state, wait)
+
+
+def sign_in(request: Request, token: str, *, from_cookie: bool = False) -> User | None:
+    """The account of ``token``, throttled: a failure counts against the client's address (429 once it
+    has too many), and a cookie that failed is marked to be deleted."""
+    refuse_if_throttled(request)
+    state = app_state(request)
+    user = accounts.authenticate(state.store, token)
+    if user is None:
+        state.auth_failures.record(client_address(request))
+        if from_cookie:
+            request.state.grader_stale_cookie = True  # STALE_COOKIE
+    return user
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[parts.scheme]
+
+
+def same_origin(request: Request) -> bool:
+    """Whether a form was posted from this very origin: its ``Origin`` (else its ``Referer``) names this
+    scheme, host and port. A post that names neither is refused: every current browser sends ``Origin``
+    with a POST, so only a page that hides where it comes from would arrive without both."""
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if not claimed:
+        return False
+    own = _origin(f"{request.url.scheme}://{request.headers.get('host', '')}")
+    return own is not None and _origin(claimed) == own
+
+
+def cross_origin(what: str) -> ApiError:
+    return ApiError(
+        403,
+        "cross-origin",
+        f"{what} was posted from another site (or did not say where from); use this site's own pages",
+    )
+
+
+def current_user(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None
+) -> User:
+    """The signed-in account; 401 without a valid token, 429 for an address with too many failures."""
     if credentials is not None:
-        return credentials.credentials, False
-    if "authorization" in request.headers:  # present but not "Bearer <token>"
+        token, from_cookie = credentials.credentials, False
+    elif "authorization" in request.headers:  # present but not "Bearer <token>"
+        refuse_if_throttled(request)
+        app_state(request).auth_failures.record(client_address(request))
         raise ApiError(
             401,
             "unauthorized",
             "the Authorization header must be 'Bearer <token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    cookie = request.cookies.get(COOKIE_NAME)
-    return cookie, cookie is not None
-
-
-def same_origin(request: Request) -> bool:
-    origin = request.headers.get("origin") or request.headers.get("referer")
-    if not origin:
-        return True
-    return urlsplit(origin).netloc == request.headers.get("host", "")
-
-
-def current_user(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None
-) -> User:
-    """The signed-in account; 401 without a valid token."""
-    token, from_cookie = _token(request, credentials)
-    user = accounts.authenticate(app_state(request).store, token)
+    else:
+        cookie = request.cookies.get(COOKIE_NAME)
+        if not cookie:
+            raise unauthorized()
+        token, from_cookie = cookie, True
+    user = sign_in(request, token, from_cookie=from_cookie)
     if user is None:
         raise unauthorized()
     if from_cookie and request.method not in ("GET", "HEAD") and not same_origin(request):
-        raise ApiError(403, "cross-origin", "this form was posted from another site; submit from this site's pages")
+        raise cross_origin("this form")
     return user
 
 
@@ -163,35 +237,71 @@ InstructorDep = Annotated[User, Depends(instructor)]
 
 def page_user(request: Request) -> User | None:
     """The account of the sign-in cookie, if any (pages show a sign-in form instead of a 401)."""
-    token = request.cookies.get(COOKIE_NAME)
-    return accounts.authenticate(app_state(request).store, token) if token else None
+    known: User | bool | None = getattr(request.state, "grader_page_user", False)
+    if known is False:  # once per request, so a failure counts once
+        token = request.cookies.get(COOKIE_NAME)
+        known = request.state.grader_page_user = sign_in(request, token, from_cookie=True) if token else None
+    return known if isinstance(known, User) else None
 
 
 # --- submissions ------------------------------------------------------------------------------
 
 
-def read_upload(upload: UploadFile, limit: int) -> bytes:
-    data = upload.file.read(limit + 1)
+def _count_attempt(state: AppState, user: User) -> None:
+    """Every upload attempt counts toward the learner's submissions a minute, before anything is read."""
+    wait = state.upload_attempts.take(user.id)
+    if wait is not None:
+        limit = state.settings.submissions_per_minute
+        raise ApiError(
+            429,
+            "rate-limited",
+            f"you made {limit} submission attempts in the last minute (the limit is {limit}, refused uploads "
+            f"included); wait {max(1, round(wait))} s and submit again",
+            headers=seconds_header(wait),
+        )
+
+
+async def _checked(state: AppState, data: bytes, filename: str) -> None:
+    """The notebook checked in a checker process (bounded work, :mod:`grader.service.uploads`)."""
+    try:
+        refusal = await uploads.checker(state.settings).check(data, filename, uploads.UploadLimits.of(state.settings))
+    except uploads.CheckerBusy:
+        raise ApiError(
+            503,
+            "busy",
+            "the grader is checking many uploads right now; try again in a few seconds",
+            headers=uploads.retry_after_header(),
+        ) from None
+    if refusal is not None:
+        raise ApiError(refusal.status, refusal.code, refusal.message)
+
+
+async def accept(state: AppState, user: User, *, exercise: str, upload: UploadFile) -> queue.Enqueued:
+    """Count, read, check and queue one submission (shared by the API and the upload page).
+
+    The attempt is counted first; the exercise id is checked before the notebook; the notebook is checked in
+    a checker process, so neither the event loop nor a request thread parses it.
+    """
+    _count_attempt(state, user)
+    limit = int(state.settings.max_upload_mb * 1e6)
+    data = await upload.read(limit + 1)
     if len(data) > limit:
         raise too_large(limit)
-    return data
-
-
-def accept(state: AppState, user: User, *, exercise: str, filename: str, data: bytes) -> queue.Enqueued:
-    """Validate and queue one submission (shared by the API and the upload page)."""
-    exercises = {e.id: e for e in catalog.list_exercises(state.settings)}
-    known = list(exercises)
-    if exercise not in known:
+    exercises = {e.id: e for e in await run_in_threadpool(catalog.list_exercises, state.settings)}
+    if exercise not in exercises:
         raise ApiError(
             422,
             "unknown-exercise",
-            f"unknown exercise {exercise[:100]!r}; use one of: {', '.join(known) or 'none yet'}",
+            f"unknown exercise {exercise[:100]!r}; use one of: {', '.join(exercises) or 'none yet'}",
         )
-    limit = int(state.settings.max_upload_mb * 1e6)
-    try:
-        parse_notebook(data, name=filename, max_bytes=limit)
-    except InvalidNotebook as exc:
-        raise ApiError(415, "not-a-notebook", str(exc)) from None
+    filename = safe_filename(upload.filename)
+    await _checked(state, data, filename)
+    return await run_in_threadpool(
+        _enqueue, state, user, exercise=exercise, filename=filename, data=data, device=exercises[exercise].device
+    )
+
+
+def _enqueue(state: AppState, user: User, *, exercise: str, filename: str, data: bytes, device: str) -> queue.Enqueued:
     try:
         enqueued = queue.enqueue(
             state.store,
@@ -201,7 +311,7 @@ def accept(state: AppState, user: User, *, exercise: str, filename: str, data: b
             notebook=data,
             per_minute=state.settings.submissions_per_minute,
             max_queued=state.settings.max_queued,
-            device=exercises[exercise].device,
+            device=device,
         )
     except RateLimited as exc:
         raise ApiError(429, exc.code, str(exc), headers={"Retry-After": str(math.ceil(exc.retry_after_s))}) from None
@@ -209,7 +319,6 @@ def accept(state: AppState, user: User, *, exercise: str, filename: str, data: b
         raise ApiError(503, exc.code, str(exc), headers={"Retry-After": str(math.ceil(exc.retry_after_s))}) from None
     if enqueued.created and state.dispatch is not None:
         try:
-            device = exercises[exercise].device
             gpu_live = device == markers.DEVICE_GPU and registry.gpu_worker_live(
                 state.store, state.settings.worker_ttl_s
             )

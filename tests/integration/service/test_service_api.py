@@ -21,6 +21,8 @@ from grader.service.app import BOOK_CSP, STRICT_CSP, create_app
 from grader.service.store import open_store
 
 UPLOAD_CAP_MB = 0.2
+#: what a browser sends with a form of this site (TestClient's base URL)
+SAME_SITE = {"Origin": "http://testserver"}
 
 
 class Service:
@@ -405,7 +407,7 @@ def test_fractional_points_are_shown_rounded_on_every_page(service: Service) -> 
 
 def test_signing_in_sets_a_strict_httponly_cookie(service: Service) -> None:
     response = service.client.post(
-        "/signin", data={"token": service.tokens["alice"], "next": "/submit"}, follow_redirects=False
+        "/signin", data={"token": service.tokens["alice"], "next": "/submit"}, headers=SAME_SITE, follow_redirects=False
     )
     assert response.status_code == 303 and response.headers["location"] == "/submit"
     cookie = response.headers["set-cookie"].lower()
@@ -415,23 +417,24 @@ def test_signing_in_sets_a_strict_httponly_cookie(service: Service) -> None:
 @pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example"])
 def test_sign_in_never_redirects_off_site(service: Service, target: str) -> None:
     response = service.client.post(
-        "/signin", data={"token": service.tokens["alice"], "next": target}, follow_redirects=False
+        "/signin", data={"token": service.tokens["alice"], "next": target}, headers=SAME_SITE, follow_redirects=False
     )
     assert response.headers["location"] == "/submit"
 
 
 def test_a_wrong_token_on_the_sign_in_form_says_so(service: Service) -> None:
-    response = service.client.post("/signin", data={"token": "wrong"})
+    response = service.client.post("/signin", data={"token": "wrong"}, headers=SAME_SITE)
     assert response.status_code == 401 and "matches no account" in response.text
 
 
 def test_the_pages_submit_and_show_the_feedback(service: Service) -> None:
     """Signed in by cookie, does the upload form queue the notebook and its page show the per-check verdicts?"""
-    service.client.post("/signin", data={"token": service.tokens["alice"]})
+    service.client.post("/signin", data={"token": service.tokens["alice"]}, headers=SAME_SITE)
     response = service.client.post(
         "/submit",
         data={"exercise": EXERCISE},
         files={"file": ("mine.ipynb", service_fakes.notebook())},
+        headers=SAME_SITE,
         follow_redirects=False,
     )
     assert response.status_code == 303
@@ -443,13 +446,15 @@ def test_the_pages_submit_and_show_the_feedback(service: Service) -> None:
 
 
 def test_the_upload_page_shows_refusals_in_words(service: Service) -> None:
-    service.client.post("/signin", data={"token": service.tokens["alice"]})
-    response = service.client.post("/submit", data={"exercise": EXERCISE}, files={"file": ("x.ipynb", b"not json")})
+    service.client.post("/signin", data={"token": service.tokens["alice"]}, headers=SAME_SITE)
+    response = service.client.post(
+        "/submit", data={"exercise": EXERCISE}, files={"file": ("x.ipynb", b"not json")}, headers=SAME_SITE
+    )
     assert response.status_code == 415 and "not valid JSON" in response.text
 
 
 def test_a_cookie_form_post_from_another_site_is_refused(service: Service) -> None:
-    service.client.post("/signin", data={"token": service.tokens["alice"]})
+    service.client.post("/signin", data={"token": service.tokens["alice"]}, headers=SAME_SITE)
     response = service.client.post(
         "/api/submissions",
         data={"exercise": EXERCISE},
@@ -473,7 +478,7 @@ def test_the_gradebook_page_is_for_instructors(service: Service) -> None:
 
 
 def test_an_oversized_upload_on_the_page_answers_with_a_page(service: Service) -> None:
-    service.client.post("/signin", data={"token": service.tokens["alice"]})
+    service.client.post("/signin", data={"token": service.tokens["alice"]}, headers=SAME_SITE)
     response = service.client.post(
         "/submit", data={"exercise": EXERCISE}, files={"file": ("x.ipynb", b"x" * int(UPLOAD_CAP_MB * 1e6) * 3)}
     )
@@ -488,4 +493,67 @@ def test_a_sign_in_posted_from_another_site_is_refused(service: Service) -> None
         headers={"Origin": "https://evil.example"},
         follow_redirects=False,
     )
+    assert response.status_code == 403 and "set-cookie" not in response.headers
+
+
+# --- cross-origin form posts ------------------------------------------------------------------
+
+
+def _signed_in(service: Service) -> None:
+    assert (
+        service.client.post(
+            "/signin", data={"token": service.tokens["alice"]}, headers=SAME_SITE, follow_redirects=False
+        ).status_code
+        == 303
+    )
+
+
+def test_signing_out_from_another_site_is_refused(service: Service) -> None:
+    """Logout CSRF: can another site's form sign a learner out? (Only this site's own form may.)"""
+    _signed_in(service)
+    for foreign in ({"Origin": "https://evil.example"}, {}, {"Origin": "null"}):
+        response = service.client.post("/signout", headers=foreign, follow_redirects=False)
+        assert response.status_code == 403 and "set-cookie" not in response.headers
+    assert "alice" in service.client.get("/submit").text
+    response = service.client.post("/signout", headers=SAME_SITE, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["set-cookie"].startswith("grader_token=")
+    assert 'grader_token=""' in response.headers["set-cookie"] or "max-age=0" in response.headers["set-cookie"].lower()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://testserver"},  # same host and port, another scheme
+        {"Origin": "http://testserver:8080"},
+        {"Referer": "https://testserver/submit"},
+        {},  # neither Origin nor Referer
+    ],
+)
+def test_a_cookie_post_must_come_from_this_very_origin(service: Service, headers: dict[str, str]) -> None:
+    """Is a cookie-authenticated post refused unless its Origin (or Referer) is this scheme, host and port?"""
+    _signed_in(service)
+    response = service.client.post(
+        "/api/submissions",
+        data={"exercise": EXERCISE},
+        files={"file": ("x.ipynb", service_fakes.notebook())},
+        headers=headers,
+    )
+    assert response.status_code == 403 and _error(response)["code"] == "cross-origin"
+
+
+@pytest.mark.parametrize("headers", [SAME_SITE, {"Referer": "http://testserver/submit"}])
+def test_a_cookie_post_from_this_site_is_accepted(service: Service, headers: dict[str, str]) -> None:
+    _signed_in(service)
+    response = service.client.post(
+        "/api/submissions",
+        data={"exercise": EXERCISE},
+        files={"file": ("x.ipynb", service_fakes.notebook())},
+        headers=headers,
+    )
+    assert response.status_code == 202
+
+
+def test_a_sign_in_without_origin_or_referer_is_refused(service: Service) -> None:
+    """Login CSRF: a browser always says where a form comes from; a post that does not is not signed in."""
+    response = service.client.post("/signin", data={"token": service.tokens["alice"]}, follow_redirects=False)
     assert response.status_code == 403 and "set-cookie" not in response.headers
