@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import sqlalchemy as sa
 
 from grader.errors import InvalidNotebook
 from grader.format.notebooks import parse_notebook
 from grader.grading import results
 from grader.grading.results import CheckResult, Result
+from grader.service.store import Store, submissions
 from grader.settings import Settings
 
 ENV_LOG = "FAKEGRADE_LOG"
@@ -122,3 +124,18 @@ def notebook(*, checks: list[dict[str, Any]] | None = None, tag: str | None = No
         **fake,
     }
     return nbformat.writes(nb).encode("utf-8")
+
+
+def claim_events(store: Store, sid: str) -> sa.Row:
+    """A submission's status, attempts and lease, when it was last claimed, and its message."""
+    with store.read() as conn:
+        return conn.execute(
+            sa.select(
+                submissions.c.status,
+                submissions.c.attempts,
+                submissions.c.lease_owner,
+                submissions.c.lease_expires_at,
+                submissions.c.claimed_at,
+                submissions.c.message,
+            ).where(submissions.c.id == sid)
+        ).one()

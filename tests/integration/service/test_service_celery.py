@@ -196,20 +196,6 @@ def test_celery_workers_let_learners_take_turns(
     assert sorted(_starts(processes.log)) == sorted(["bob", *(f"alice{i}" for i in range(10))])
 
 
-def _claim_events(store: Store, sid: str) -> sa.Row:
-    with store.read() as conn:
-        return conn.execute(
-            sa.select(
-                submissions.c.status,
-                submissions.c.attempts,
-                submissions.c.lease_owner,
-                submissions.c.lease_expires_at,
-                submissions.c.claimed_at,
-                submissions.c.message,
-            ).where(submissions.c.id == sid)
-        ).one()
-
-
 def test_a_killed_celery_pool_process_releases_its_lease_at_once(
     celery_settings: Settings, pg_store: Store, processes: Processes
 ) -> None:
@@ -225,18 +211,18 @@ def test_a_killed_celery_pool_process_releases_its_lease_at_once(
             timeout_s=60,
             what="the first attempt",
         )
-    first = _claim_events(pg_store, sid)
+    first = service_fakes.claim_events(pg_store, sid)
     child = next(
         int(line.split()[2]) for line in processes.log.read_text().splitlines() if line.startswith("start victim")
     )
     killed_at = time.time()
     os.kill(child, signal.SIGKILL)
     wait_until(
-        lambda: _claim_events(pg_store, sid).attempts == 2,
+        lambda: service_fakes.claim_events(pg_store, sid).attempts == 2,
         timeout_s=first.lease_expires_at - time.time() - 5,
         what="the redelivered task to claim the job again (before the dead process's lease expires)",
     )
-    again = _claim_events(pg_store, sid)
+    again = service_fakes.claim_events(pg_store, sid)
     assert again.status == "running" and again.lease_owner != first.lease_owner
     assert killed_at < again.claimed_at < first.lease_expires_at
     assert "graded again" in again.message

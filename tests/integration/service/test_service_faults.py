@@ -55,20 +55,6 @@ def test_a_worker_killed_mid_grade_is_replaced_and_the_job_graded_exactly_once(
     assert _status(store, sid).attempts == 2
 
 
-def _claim_events(store: Store, sid: str) -> sa.Row:
-    with store.read() as conn:
-        return conn.execute(
-            sa.select(
-                submissions.c.status,
-                submissions.c.attempts,
-                submissions.c.lease_owner,
-                submissions.c.lease_expires_at,
-                submissions.c.claimed_at,
-                submissions.c.message,
-            ).where(submissions.c.id == sid)
-        ).one()
-
-
 def test_the_supervisor_releases_a_killed_workers_lease_at_once(
     store_url: str, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -83,17 +69,17 @@ def test_the_supervisor_releases_a_killed_workers_lease_at_once(
     pool = WorkerProcesses(settings, 2, restart_delay_s=0.2).start()
     try:
         wait_until(lambda: service_fakes.log_lines(log, "start", "victim") == 1, what="the first attempt")
-        first = _claim_events(store, sid)
+        first = service_fakes.claim_events(store, sid)
         pid = next(int(line.split()[2]) for line in log.read_text().splitlines() if line.startswith("start victim"))
         assert first.lease_owner.split(":")[1] == str(pid)
         killed_at = time.time()
         os.kill(pid, signal.SIGKILL)
         wait_until(
-            lambda: _claim_events(store, sid).attempts == 2,
+            lambda: service_fakes.claim_events(store, sid).attempts == 2,
             timeout_s=first.lease_expires_at - time.time() - 5,
             what="the job to be claimed again (before the dead worker's lease expires)",
         )
-        again = _claim_events(store, sid)
+        again = service_fakes.claim_events(store, sid)
         assert again.status == "running" and again.lease_owner != first.lease_owner
         assert killed_at < again.claimed_at < first.lease_expires_at
         assert "graded again" in again.message and "worker" in again.message
