@@ -28,6 +28,7 @@ import socket
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -96,6 +97,17 @@ def error_result(row: sa.Row, message: str) -> str:
     return json.dumps(result.to_dict())
 
 
+def dead_letter_values(row: sa.Row, message: str) -> dict[str, Any]:
+    """The columns of a job that becomes a final error with ``message`` (``row`` as for :func:`error_result`)."""
+    return {
+        "status": SubmissionStatus.ERROR,
+        "message": message,
+        "result": error_result(row, message),
+        "score": 0.0,
+        "max_score": 0.0,
+    }
+
+
 def dead_letter(conn: Connection, now: float, max_attempts: int, submission_id: str | None = None) -> int:
     """Jobs that used up their attempts (the last one's lease expired) become final errors."""
     used_up = sa.and_(
@@ -114,16 +126,7 @@ def dead_letter(conn: Connection, now: float, max_attempts: int, submission_id: 
         count += conn.execute(
             sa.update(submissions)
             .where(_s.id == row.id, used_up)
-            .values(
-                status=SubmissionStatus.ERROR,
-                message=message,
-                result=error_result(row, message),
-                score=0.0,
-                max_score=0.0,
-                lease_owner=None,
-                lease_expires_at=None,
-                updated_at=now,
-            )
+            .values(**dead_letter_values(row, message), lease_owner=None, lease_expires_at=None, updated_at=now)
         ).rowcount
     return count
 
@@ -132,14 +135,7 @@ def _give_back(conn: Connection, row: sa.Row, now: float, max_attempts: int) -> 
     """Queue one job again at once (or dead-letter it after its last attempt); False if its lease moved on."""
     held = sa.and_(_s.id == row.id, _s.lease_owner == row.lease_owner, _s.status == SubmissionStatus.RUNNING)
     if row.attempts >= max_attempts:
-        message = dead_letter_message(row.attempts, worker_died=True)
-        values = {
-            "status": SubmissionStatus.ERROR,
-            "message": message,
-            "result": error_result(row, message),
-            "score": 0.0,
-            "max_score": 0.0,
-        }
+        values = dead_letter_values(row, dead_letter_message(row.attempts, worker_died=True))
     else:
         values = {
             "status": SubmissionStatus.QUEUED,

@@ -432,13 +432,7 @@ def fail(store: Store, job: Job, owner: str, *, max_attempts: int) -> Submission
             row = conn.execute(sa.select(_s.exercise, _s.filename).where(mine)).first()
             if row is None:
                 return None
-            values: dict[str, Any] = {
-                "status": SubmissionStatus.ERROR,
-                "message": message,
-                "result": leases.error_result(row, message),
-                "score": 0.0,
-                "max_score": 0.0,
-            }
+            values: dict[str, Any] = leases.dead_letter_values(row, message)
         else:
             values = {
                 "status": SubmissionStatus.QUEUED,

@@ -171,9 +171,10 @@ def test_fixture_is_graded_as_expected(settings: Settings, tmp_path: Path, exerc
         assert result.score == result.max_score
         return
     assert lost, f"{name} is wrong but scored full marks {result.score}/{result.max_score}"
+    solution = _solution(exercise)
     for check in lost.values():
         if check.hidden and check.status == "fail" and not check.message.startswith("raised"):
-            leaked = _unstated_numbers(check.message, _solution(exercise), check.id)
+            leaked = _unstated_numbers(check.message, solution, check.id)
             assert not leaked, f"{name}: hidden check {check.id}'s feedback quotes {leaked}: {check.message!r}"
     expected = getattr(module, "EXPECTED_FAILURES", {}).get(name)
     if expected is not None:

@@ -520,6 +520,17 @@ def test_signing_out_from_another_site_is_refused(service: Service) -> None:
     assert 'grader_token=""' in response.headers["set-cookie"] or "max-age=0" in response.headers["set-cookie"].lower()
 
 
+def _cookie_submission(service: Service, headers: dict[str, str]) -> Any:
+    """A submission posted with the session cookie of a signed-in learner and ``headers``."""
+    _signed_in(service)
+    return service.client.post(
+        "/api/submissions",
+        data={"exercise": EXERCISE},
+        files={"file": ("x.ipynb", service_fakes.notebook())},
+        headers=headers,
+    )
+
+
 @pytest.mark.parametrize(
     "headers",
     [
@@ -531,26 +542,13 @@ def test_signing_out_from_another_site_is_refused(service: Service) -> None:
 )
 def test_a_cookie_post_must_come_from_this_very_origin(service: Service, headers: dict[str, str]) -> None:
     """Is a cookie-authenticated post refused unless its Origin (or Referer) is this scheme, host and port?"""
-    _signed_in(service)
-    response = service.client.post(
-        "/api/submissions",
-        data={"exercise": EXERCISE},
-        files={"file": ("x.ipynb", service_fakes.notebook())},
-        headers=headers,
-    )
+    response = _cookie_submission(service, headers)
     assert response.status_code == 403 and _error(response)["code"] == "cross-origin"
 
 
 @pytest.mark.parametrize("headers", [SAME_SITE, {"Referer": "http://testserver/submit"}])
 def test_a_cookie_post_from_this_site_is_accepted(service: Service, headers: dict[str, str]) -> None:
-    _signed_in(service)
-    response = service.client.post(
-        "/api/submissions",
-        data={"exercise": EXERCISE},
-        files={"file": ("x.ipynb", service_fakes.notebook())},
-        headers=headers,
-    )
-    assert response.status_code == 202
+    assert _cookie_submission(service, headers).status_code == 202
 
 
 def test_a_sign_in_without_origin_or_referer_is_refused(service: Service) -> None:
