@@ -52,7 +52,7 @@ test: $(STAMP)
 	@$(BIN)/lint-imports --no-cache
 	@# on both cores (pytest-xdist), all but the suites that share host-wide state; then those, in one process:
 	@# the hostile sandbox suite (it counts and kills job uids' processes) and the service (leases, one broker)
-	@$(BIN)/python -m pytest -n 2 --durations=15 tests $(SERIAL_TESTS:%=--ignore=%)
+	@$(BIN)/python -m pytest -n 2 --dist worksteal --durations=15 tests $(SERIAL_TESTS:%=--ignore=%)
 	@$(BIN)/python -m pytest --durations=10 $(SERIAL_TESTS)
 
 lint: $(STAMP)
