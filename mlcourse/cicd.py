@@ -22,6 +22,7 @@ import json
 import shutil
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -165,8 +166,12 @@ def zizmor_findings(path: str | Path) -> list[dict[str, Any]]:
         FileNotFoundError: zizmor is not installed (``pip install zizmor``).
         RuntimeError: zizmor could not read the file (its message says why).
     """
-    binary = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")
-    if not Path(binary).exists():
+    # on PATH, beside this interpreter, or in the scripts folder of the environment whose packages
+    # this interpreter imports (a system Python running a virtual environment's site-packages)
+    candidates = [shutil.which("zizmor"), Path(sys.executable).parent / "zizmor"]
+    candidates.append(Path(sysconfig.get_paths()["purelib"]).parents[2] / "bin" / "zizmor")
+    binary = next((str(c) for c in candidates if c and Path(c).is_file()), None)
+    if binary is None:
         raise FileNotFoundError("zizmor is not installed: `pip install zizmor`")
     done = subprocess.run(
         [binary, "--offline", "--no-config", "--no-exit-codes", "--format", "json", "--no-progress", str(path)],
