@@ -12,8 +12,10 @@ small enough that a notebook can train, save, serve and test it many times.
     ['billing']
 
 A router turns into bytes and back with :meth:`TicketRouter.to_bytes` and
-:func:`TicketRouter.from_bytes` (the same router always gives the same bytes, so a digest of
-them names it), and describes itself with :meth:`TicketRouter.config`.
+:func:`TicketRouter.from_bytes`, and describes itself with :attr:`TicketRouter.config`. Within one
+process the same router gives the same bytes; across processes it does not (scikit-learn's
+vectorizer pickles a memory address): :func:`mlcourse.artefacts.router_bytes` gives bytes that are
+the same in every process, and lesson 12 shows why.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class TicketRouter:
         return np.asarray(self.pipeline.predict_proba(texts))
 
     def to_bytes(self) -> bytes:
-        """The router as bytes; the same router always gives the same bytes."""
+        """The router as bytes (a pickle); the same in one process, not across processes (see the module docstring)."""
         buffer = io.BytesIO()
         buffer.write(_MAGIC)
         pickle.dump({"config": self.config.as_dict(), "pipeline": self.pipeline}, buffer, protocol=5)
@@ -100,7 +102,8 @@ class TicketRouter:
         return TicketRouter(pipeline=payload["pipeline"], config=RouterConfig(**payload["config"]))
 
     def digest(self) -> str:
-        """sha256 of ``to_bytes()``: names this exact router."""
+        """sha256 of ``to_bytes()``: names this router within this process (across processes: hash
+        :func:`mlcourse.artefacts.router_bytes`)."""
         return hashlib.sha256(self.to_bytes()).hexdigest()
 
 
@@ -109,7 +112,7 @@ def train_router(
 ) -> TicketRouter:
     """Train a router on ``frame`` (columns ``text`` and ``team``), or on ``make_tickets(n_tickets, seed=seed)``.
 
-    Deterministic: the same data and arguments give a router with the same bytes.
+    Deterministic: the same data and arguments give a router that predicts exactly the same.
     """
     config = RouterConfig(n_tickets=n_tickets if frame is None else len(frame), seed=seed, C=C)
     if frame is None:
