@@ -10,6 +10,8 @@ Arms, interleaved (the order alternates every round), after one untimed warm-up 
              uvicorn server on 127.0.0.1 (``mlcourse.serving.serve_in_thread``: a thread of this
              process), through the lesson's contract: a pydantic request model with a validator,
              a length limit, a response model;
+- ``rest_async`` the same over HTTP, the handler an ``async def`` (no thread-pool hop); reported, not
+             part of the target;
 - ``testclient`` the same request through FastAPI's in-process ``TestClient`` (no socket): how the
              grader calls a learner's app; reported, not part of the target.
 
@@ -66,17 +68,32 @@ class Prediction(BaseModel):
     model: str
 
 
-def make_app(router: Any) -> FastAPI:
-    """The lesson's REST contract, reduced to ``/predict`` (validated request, 413, response model)."""
+def make_app(router: Any, *, run_async: bool = False) -> FastAPI:
+    """The lesson's REST contract, reduced to ``/predict`` (validated request, 413, response model).
+
+    ``run_async``: an ``async def`` handler, run on the event loop, instead of the lesson's plain
+    ``def``, which FastAPI runs in its thread pool (one thread hop per request).
+    """
     app = FastAPI()
     digest = router.digest()
 
-    @app.post("/predict", response_model=Prediction)
-    def predict(request: PredictRequest) -> Prediction:
+    def answer(request: PredictRequest) -> Prediction:
         if len(request.text) > MAX_CHARS:
             raise HTTPException(413, f"at most {MAX_CHARS} characters")
         [row] = predict_rows(router, [request.text])
         return Prediction(**row, model=digest)
+
+    if run_async:
+
+        @app.post("/predict", response_model=Prediction)
+        async def predict_async(request: PredictRequest) -> Prediction:
+            return answer(request)
+
+    else:
+
+        @app.post("/predict", response_model=Prediction)
+        def predict(request: PredictRequest) -> Prediction:
+            return answer(request)
 
     return app
 
@@ -108,8 +125,13 @@ def run(repeats: int, console: Console) -> dict[str, object]:
     texts = make_tickets(CALLS_PER_ROUND, seed=11)["text"].tolist()
     app = make_app(router)
     in_process = TestClient(app)
-    times: dict[str, list[float]] = {"direct": [], "rest": [], "testclient": []}
-    with serve_in_thread(app) as base, httpx.Client(base_url=base) as http:
+    times: dict[str, list[float]] = {"direct": [], "rest": [], "rest_async": [], "testclient": []}
+    with (
+        serve_in_thread(app) as base,
+        serve_in_thread(make_app(router, run_async=True)) as async_base,
+        httpx.Client(base_url=base) as http,
+        httpx.Client(base_url=async_base) as http_async,
+    ):
         expected = predict_rows(router, texts)
         answers = [http.post("/predict", json={"text": t}).json() for t in texts]
         if [{"team": a["team"], "confidence": a["confidence"]} for a in answers] != expected:
@@ -126,6 +148,7 @@ def run(repeats: int, console: Console) -> dict[str, object]:
         arms: dict[str, Callable[[str], object]] = {
             "direct": lambda text: predict_rows(router, [text]),
             "rest": post(http),
+            "rest_async": post(http_async),
             "testclient": post(in_process),
         }
         every_call: dict[str, list[float]] = {name: [] for name in arms}
@@ -154,7 +177,7 @@ def run(repeats: int, console: Console) -> dict[str, object]:
         "calls_per_round": CALLS_PER_ROUND,
         "repeats": repeats,
         "warmup_rounds": 1,
-        "interleaved": "alternating order per round",
+        "interleaved": "every ticket through every arm, the order alternating per call",
         "date": datetime.date.today().isoformat(),
         "machine": {**machine(), "serving_versions": versions},
         "arms_ms_per_call": {
@@ -174,6 +197,7 @@ def run(repeats: int, console: Console) -> dict[str, object]:
             for name, values in every_call.items()
         },
         "overhead_ms_median": round(overhead_ms, 4),
+        "overhead_async_ms_median": round((statistics.median(times["rest_async"]) - direct) * 1000, 4),
         "overhead_ms_min": round((min(times["rest"]) - min(times["direct"])) * 1000, 4),
         "overhead_fraction_of_model": round(overhead_ms / (direct * 1000), 4),
         "ratio_median": round(rest / direct, 4),
