@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +48,7 @@ Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]
 _HOST = "127.0.0.1"
 
 
-def token_lengths(tokenizer: Any, texts: Sequence[str], max_length: int = 256) -> np.ndarray:
+def token_lengths(tokenizer: Any, texts: Iterable[str], max_length: int = 256) -> np.ndarray:
     """The number of tokens of each text (special tokens included, truncated at ``max_length``)."""
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
     return np.array([len(ids) for ids in encoded["input_ids"]], dtype=np.int64)
@@ -92,7 +92,7 @@ def padding_waste(
 def embed(
     tokenizer: Any,
     forward: Forward,
-    texts: Sequence[str],
+    texts: Iterable[str],
     *,
     batch_size: int = 32,
     fixed_length: int | None = None,
