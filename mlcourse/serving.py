@@ -18,6 +18,7 @@ module holds what every adapter shares and what the lesson needs to run them for
 
 from __future__ import annotations
 
+import csv
 import re
 import threading
 import time
@@ -69,8 +70,6 @@ def write_ticket_file(path: str | Path, n: int, *, seed: int = 0, extra_texts: S
     frame = make_tickets(n, seed=seed)[["ticket_id", "text"]] if n else None
     rows = [] if frame is None else list(zip(frame["ticket_id"], frame["text"], strict=True))
     rows += [(f"X{i:06d}", text) for i, text in enumerate(extra_texts, start=1)]
-    import csv
-
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["ticket_id", "text"])
