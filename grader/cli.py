@@ -152,6 +152,37 @@ def _cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from grader.service.store import migrate, open_store
+
+    store = open_store(settings, upgrade=False)
+    where = store.engine.url.render_as_string(hide_password=True)
+    try:
+        before = store.schema()
+        if args.db_command == "upgrade":
+            applied = migrate(store)
+            start = before.current or (f"schema version {before.legacy_version}" if before.legacy_version else "empty")
+            print(
+                f"the store at {where} is at {before.head}, the latest: nothing to do"
+                if not applied
+                else f"upgraded the store at {where} from {start} to {before.head}:"
+            )
+            for revision in applied:
+                print(f"  {revision}")
+        else:
+            at = before.current or "no revision"
+            if before.legacy_version:
+                at += f" (hand-written schema version {before.legacy_version}, made before Alembic)"
+            print(f"the store at {where}: {at}; this grader's latest is {before.head}")
+            if before.pending:
+                print(f"{len(before.pending)} to apply by `grader db upgrade` (or on the service's start):")
+            for revision in before.pending:
+                print(f"  {revision}")
+    finally:
+        store.dispose()
+    return 0
+
+
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
@@ -261,7 +292,7 @@ def _add_grading_commands(sub: Any) -> None:
 
 
 def _add_service_commands(sub: Any) -> None:
-    """serve, users, worker: the grader service (and `service`, the old name of `serve`)."""
+    """serve, users, db, worker: the grader service (and `service`, the old name of `serve`)."""
     p = sub.add_parser("serve", help="serve the course: the built site at /, submissions and grading (make serve)")
     _service_options(p)
     p.add_argument("--static", action="store_true", help="serve only the static site (no grading service)")
@@ -276,6 +307,12 @@ def _add_service_commands(sub: Any) -> None:
     q = users.add_parser("reset", help="replace an account's token and print the new one")
     q.add_argument("name")
     p.set_defaults(handler=_cmd_users)
+
+    p = sub.add_parser("db", help="the service's store: its schema revision, and upgrading it in place")
+    db = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db.add_parser("current", help="print the store's revision and what an upgrade would apply")
+    db.add_parser("upgrade", help="apply the migrations the store lacks, keeping its data")
+    p.set_defaults(handler=_cmd_db)
 
     p = sub.add_parser("worker", help="grade queued submissions (embedded queue, or Celery with --celery)")
     p.add_argument("--celery", action="store_true", help="take jobs from GRADER_BROKER_URL (PostgreSQL store)")

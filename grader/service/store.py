@@ -12,21 +12,20 @@ up front, so two writers never deadlock upgrading read locks); :meth:`Store.read
 snapshot. :meth:`Store.run` retries a transaction when the connection was lost (a restarted
 PostgreSQL, a terminated backend) or SQLite stayed locked past the busy timeout.
 
-Schema changes are :data:`MIGRATIONS`, an ordered list of small steps; ``schema_version``
-records each one applied, so :func:`migrate` upgrades any older store in place and keeps
-its data. Never edit a released step: append a new one.
+Schema changes are Alembic revisions (:mod:`grader.service.migrations`); :func:`migrate` (run by
+:func:`open_store`, and by ``grader db upgrade``) brings any older store to the latest in place,
+keeping its data, the hand-written migrations' stores (``schema_version`` 1 … 5) included. The
+tables below are what queries use; the revisions make them. Never edit a released revision: add one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from grader.errors import StoreUnavailable, UsageError
+from grader.service import migrations
 from grader.settings import Settings
 
 T = TypeVar("T")
@@ -51,14 +51,6 @@ RUN_ATTEMPTS = 8
 
 metadata = sa.MetaData()
 
-schema_version = sa.Table(
-    "schema_version",
-    metadata,
-    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("applied_at", sa.Float, nullable=False),
-)
-
 users = sa.Table(
     "users",
     metadata,
@@ -68,7 +60,7 @@ users = sa.Table(
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
-    # migration 5
+    # revision 0005
     #: when a job of this learner was last claimed: learners take turns, the one served longest ago first
     sa.Column("last_claimed_at", sa.Float, nullable=True),
 )
@@ -97,20 +89,20 @@ submissions = sa.Table(
     sa.Column("dispatched_at", sa.Float, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
-    # migration 2
+    # revision 0002
     sa.Column("score", sa.Float, nullable=True),
     sa.Column("max_score", sa.Float, nullable=True),
-    # migration 4
+    # revision 0004
     #: the device the exercise asks for, ``cpu`` or ``gpu`` (from its solution, when it was queued)
     sa.Column("device", sa.String(8), nullable=False, server_default="cpu"),
     #: the Celery queue its task was last sent to (None: never sent, or the embedded queue)
     sa.Column("routed_to", sa.String(32), nullable=True),
-    # migration 5
+    # revision 0005
     #: when it was last claimed (its latest attempt began)
     sa.Column("claimed_at", sa.Float, nullable=True),
 )
 
-#: grading workers that registered themselves (migration 4): who they are, what device they detected
+#: grading workers that registered themselves (revision 0004): who they are, what device they detected
 #: on themselves, and when they were last heard from (a worker is live while its heartbeat is fresh)
 workers = sa.Table(
     "workers",
@@ -123,120 +115,6 @@ workers = sa.Table(
     sa.Column("started_at", sa.Float, nullable=False),
     sa.Column("heartbeat_at", sa.Float, nullable=False),
 )
-
-
-# --- migrations -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    apply: Callable[[Connection], None]
-
-
-def _m1_tables(conn: Connection) -> None:
-    """Accounts and submissions, as first released."""
-    v1 = sa.MetaData()
-    sa.Table(
-        "users",
-        v1,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("name", sa.String(64), nullable=False, unique=True),
-        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
-        sa.Column("role", sa.String(16), nullable=False),
-        sa.Column("created_at", sa.Float, nullable=False),
-    )
-    sa.Table(
-        "submissions",
-        v1,
-        sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
-        sa.Column("exercise", sa.String(128), nullable=False),
-        sa.Column("filename", sa.String(255), nullable=False),
-        sa.Column("notebook", sa.LargeBinary, nullable=False),
-        sa.Column("sha256", sa.String(64), nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("result", sa.Text, nullable=True),
-        sa.Column("message", sa.Text, nullable=False),
-        sa.Column("attempts", sa.Integer, nullable=False),
-        sa.Column("lease_owner", sa.String(200), nullable=True),
-        sa.Column("lease_expires_at", sa.Float, nullable=True),
-        sa.Column("available_at", sa.Float, nullable=False),
-        sa.Column("dispatched_at", sa.Float, nullable=True),
-        sa.Column("created_at", sa.Float, nullable=False),
-        sa.Column("updated_at", sa.Float, nullable=False),
-    )
-    v1.create_all(conn)
-
-
-def _m2_scores(conn: Connection) -> None:
-    """Score columns, so the gradebook need not parse every result; filled from existing results."""
-    conn.execute(sa.text("ALTER TABLE submissions ADD COLUMN score FLOAT"))
-    conn.execute(sa.text("ALTER TABLE submissions ADD COLUMN max_score FLOAT"))
-    rows = conn.execute(sa.text("SELECT id, result FROM submissions WHERE result IS NOT NULL")).all()
-    for row in rows:
-        try:
-            data = json.loads(row.result)
-        except ValueError:
-            continue
-        conn.execute(
-            sa.text("UPDATE submissions SET score = :score, max_score = :max_score WHERE id = :id"),
-            {"score": data.get("score"), "max_score": data.get("max_score"), "id": row.id},
-        )
-
-
-def _m3_indexes(conn: Connection) -> None:
-    """One job per identical active submission (a double submit makes one job), and fast claims.
-
-    As released: the statuses are spelled out (``ACTIVE_STATUSES``' values), as in the databases it made.
-    """
-    conn.execute(
-        sa.text(
-            "CREATE UNIQUE INDEX ix_submissions_one_active ON submissions (user_id, exercise, sha256) "
-            "WHERE status IN ('queued', 'running')"
-        )
-    )
-    conn.execute(sa.text("CREATE INDEX ix_submissions_claim ON submissions (status, available_at)"))
-    conn.execute(sa.text("CREATE INDEX ix_submissions_user ON submissions (user_id, created_at)"))
-
-
-def _m4_devices(conn: Connection) -> None:
-    """GPU routing: the device a submission's exercise asks for, the Celery queue it went to, and the
-    registry of workers with the device each detected on itself."""
-    conn.execute(sa.text("ALTER TABLE submissions ADD COLUMN device VARCHAR(8) DEFAULT 'cpu' NOT NULL"))
-    conn.execute(sa.text("ALTER TABLE submissions ADD COLUMN routed_to VARCHAR(32)"))
-    v4 = sa.MetaData()
-    sa.Table(
-        "workers",
-        v4,
-        sa.Column("name", sa.String(200), primary_key=True),
-        sa.Column("kind", sa.String(8), nullable=False),
-        sa.Column("device", sa.Text, nullable=False),
-        sa.Column("started_at", sa.Float, nullable=False),
-        sa.Column("heartbeat_at", sa.Float, nullable=False),
-    )
-    v4.create_all(conn)
-    conn.execute(sa.text("CREATE INDEX ix_workers_live ON workers (kind, heartbeat_at)"))
-
-
-def _m5_fairness(conn: Connection) -> None:
-    """Fair claims: when each learner was last served, when each job was last claimed, and the running
-    jobs of one learner found fast (the per-learner cap)."""
-    conn.execute(sa.text("ALTER TABLE users ADD COLUMN last_claimed_at FLOAT"))
-    conn.execute(sa.text("ALTER TABLE submissions ADD COLUMN claimed_at FLOAT"))
-    conn.execute(sa.text("CREATE INDEX ix_submissions_learner_status ON submissions (user_id, status)"))
-
-
-#: every schema change, in order; the store's version is the last one applied
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "users and submissions", _m1_tables),
-    Migration(2, "score columns for the gradebook", _m2_scores),
-    Migration(3, "one active job per identical submission; claim and rate-limit indexes", _m3_indexes),
-    Migration(4, "GPU routing: submission device, routed queue, worker registry", _m4_devices),
-    Migration(5, "fair claims: learners' turns, claim times, running jobs per learner", _m5_fairness),
-)
-LATEST_VERSION = MIGRATIONS[-1].version
 
 
 # --- engine and transactions ------------------------------------------------------------------
@@ -335,49 +213,26 @@ class Store:
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def version(self) -> int:
-        """The last migration applied (0 for an empty database)."""
+    def schema(self) -> migrations.SchemaState:
+        """Where the store's schema stands: its revision, and what an upgrade would apply."""
         with self.read() as conn:
-            return _current_version(conn)
+            return migrations.state(conn)
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def _current_version(conn: Connection) -> int:
-    if not sa.inspect(conn).has_table("schema_version"):
-        return 0
-    value = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
-    return int(value or 0)
-
-
-def migrate(store: Store, *, target: int | None = None) -> list[Migration]:
-    """Apply every migration after the store's version (up to ``target``); return those applied.
+def migrate(store: Store, *, target: str = "head") -> list[migrations.Revision]:
+    """Apply every revision after the store's (up to ``target``), in one transaction; return those applied.
 
     Safe when several processes start at once: on PostgreSQL an advisory lock, on SQLite the
-    write lock, lets one of them migrate while the others wait and then find nothing to do.
+    write lock, lets one of them migrate while the others wait and then find nothing to do. A
+    revision that fails rolls the whole upgrade back, on both databases: the store stays as it was.
     """
-    goal = LATEST_VERSION if target is None else target
-    applied: list[Migration] = []
     with store.write() as conn:
         if store.dialect == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(7301155)"))
-        if not sa.inspect(conn).has_table("schema_version"):
-            schema_version.create(conn)
-        current = _current_version(conn)
-        if current > LATEST_VERSION:
-            raise UsageError(
-                f"the store is at schema version {current}, newer than this grader knows ({LATEST_VERSION}); "
-                "upgrade the grader package"
-            )
-        for step in MIGRATIONS:
-            if current < step.version <= goal:
-                step.apply(conn)
-                conn.execute(
-                    sa.insert(schema_version).values(version=step.version, name=step.name, applied_at=time.time())
-                )
-                applied.append(step)
-    return applied
+        return migrations.upgrade(conn, target=target)
 
 
 def open_store(settings_or_url: Settings | str, *, upgrade: bool = True, pool_size: int = 5) -> Store:

@@ -55,9 +55,9 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return load_settings(REPO, **values)
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A PostgreSQL URL whose search_path is a fresh schema (dropped after the test)."""
+@contextlib.contextmanager
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped on leaving."""
     schema = f"grader_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(POSTGRES_URL)
     try:
@@ -72,11 +72,20 @@ def pg_url() -> Iterator[str]:
     url = sa.make_url(POSTGRES_URL).update_query_dict(
         {"options": f"-csearch_path={schema}", "application_name": schema}
     )
-    yield url.render_as_string(hide_password=False)
-    with admin.begin() as conn:
-        terminate_backends(conn, schema)
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            terminate_backends(conn, schema)
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema (dropped after the test)."""
+    with pg_schema_url() as url:
+        yield url
 
 
 def terminate_backends(conn: sa.Connection, application_name: str) -> int:
