@@ -26,6 +26,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -40,14 +41,11 @@ TARGET_SPEEDUP = 1.3
 BUDGET_POINTS = 1.0
 
 
-def run(repeats: int, console: Console) -> dict[str, object]:
+def fp32_and_int8() -> tuple[Any, Any, Any]:
+    """(tokenizer, fp32 model, int8 copy) of the course's MiniLM, with one torch thread (B12 and B13)."""
     import torch
-    from sklearn.linear_model import LogisticRegression
 
     from mlcourse.encoder import load_encoder
-    from mlcourse.inference import embed, torch_forward
-    from mlcourse.stats import paired_bootstrap
-    from mlcourse.tickets import make_tickets
 
     # eager-mode quantisation is deprecated in PyTorch 2.13 in favour of torchao (not installed): notices, not faults
     warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated", category=DeprecationWarning)
@@ -55,9 +53,20 @@ def run(repeats: int, console: Console) -> dict[str, object]:
     warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor", category=UserWarning)
     torch.set_num_threads(1)
     encoder = load_encoder()
-    tokenizer = encoder.tokenizer
     fp32_model = encoder.model.eval()
     int8_model = torch.ao.quantization.quantize_dynamic(copy.deepcopy(fp32_model), {torch.nn.Linear}, dtype=torch.qint8)
+    return encoder.tokenizer, fp32_model, int8_model
+
+
+def run(repeats: int, console: Console) -> dict[str, object]:
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from mlcourse.inference import embed, torch_forward
+    from mlcourse.stats import paired_bootstrap
+    from mlcourse.tickets import make_tickets
+
+    tokenizer, fp32_model, int8_model = fp32_and_int8()
     forwards = {"fp32": torch_forward(fp32_model), "int8": torch_forward(int8_model)}
 
     train, test = make_tickets(N_TICKETS, seed=0), make_tickets(N_TICKETS, seed=1)

@@ -13,18 +13,18 @@ Arms, interleaved (the order alternates every round), after one untimed warm-up 
 A round is one load test of ``--requests`` short tickets (under 120 characters) per arm; its
 figure is the wall time of the test. Reported: throughput (requests/s) per arm with p50 and p95
 latency (medians over rounds), and the throughput ratio of medians. Every answer is compared with
-a direct call of the model, so a batcher that mixes answers up fails instead of looking fast.
+a call of the model on that ticket alone: int8 dynamic quantisation scales activations per batch,
+so a few answers may change with the batch-mates (the share that agrees is recorded), but a
+batcher that mixes answers up (about 1 in 5 agreeing) fails instead of looking fast.
 Target (L2, docs/BENCHMARKS.md): ≥ 1.7× throughput.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import datetime
 import statistics
 import sys
-import warnings
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
@@ -35,6 +35,7 @@ from rich.table import Table
 
 from bench import run_and_record
 from bench.b1_grading import interleaved, machine, stats
+from bench.b12_quantisation import fp32_and_int8
 
 RESULTS = Path(__file__).resolve().parent / "results" / "b13.json"
 CONCURRENCY = 16
@@ -94,22 +95,11 @@ def run(repeats: int, console: Console) -> dict[str, object]:
     import torch
     from sklearn.linear_model import LogisticRegression
 
-    from mlcourse.encoder import load_encoder
     from mlcourse.inference import LoadResult, embed, load_test, torch_forward
     from mlcourse.tickets import make_tickets
 
-    # eager-mode quantisation is deprecated in PyTorch 2.13 in favour of torchao (not installed): notices, not faults
-    warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated", category=DeprecationWarning)
-    # the same notice again, from the int8 tensors quantize_dynamic creates
-    warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor", category=UserWarning)
-    torch.set_num_threads(1)
-    encoder = load_encoder()
-    tokenizer = encoder.tokenizer
-    int8 = torch_forward(
-        torch.ao.quantization.quantize_dynamic(
-            copy.deepcopy(encoder.model.eval()), {torch.nn.Linear}, dtype=torch.qint8
-        )
-    )
+    tokenizer, _, int8_model = fp32_and_int8()
+    int8 = torch_forward(int8_model)
     train = make_tickets(400, seed=0)
     head = LogisticRegression(C=4.0, max_iter=2000).fit(embed(tokenizer, int8, train["text"]), train["team"])
 
@@ -122,15 +112,19 @@ def run(repeats: int, console: Console) -> dict[str, object]:
     settings = {"batch-1": (1, 0.0), "micro-batched": (MAX_BATCH, MAX_WAIT_MS)}
     loads: dict[str, list[LoadResult]] = {name: [] for name in settings}
     batch_means: dict[str, list[float]] = {name: [] for name in settings}
+    agreements: dict[str, list[float]] = {name: [] for name in settings}
 
     def arm(name: str) -> Callable[[], object]:
         def one_test() -> None:
             batcher = MicroBatcher(predict, *settings[name], worker)
             result = asyncio.run(load_test(batcher.infer, short, n_requests=len(short), concurrency=CONCURRENCY))
             batcher.close()
-            mixed = sum(a != b for a, b in zip(result.answers, truth, strict=True))
-            if mixed:
-                raise RuntimeError(f"{name}: {mixed} answers differ from a direct call of the model")
+            # int8 dynamic quantisation scales activations per batch, so a few answers may depend on the
+            # batch-mates; a batcher that mixed answers up would agree on about 1 in 5 (five teams)
+            agree = sum(a == b for a, b in zip(result.answers, truth, strict=True)) / len(truth)
+            if agree < 0.9:
+                raise RuntimeError(f"{name}: only {agree:.0%} of the answers match a direct call of the model")
+            agreements[name].append(agree)
             loads[name].append(result)
             batch_means[name].append(float(np.mean(batcher.sizes)))
 
@@ -149,6 +143,7 @@ def run(repeats: int, console: Console) -> dict[str, object]:
             "p50_ms_median": round(1e3 * statistics.median(r.p50_s for r in timed[name]), 2),
             "p95_ms_median": round(1e3 * statistics.median(r.p95_s for r in timed[name]), 2),
             "mean_batch": round(statistics.mean(batch_means[name][1:]), 2),
+            "answers_as_one_by_one_min": round(min(agreements[name]), 4),
         }
         for name in settings
     }
