@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from grader.errors import GraderError, SandboxUnavailable
+from grader.errors import GraderError, SandboxUnavailable, UsageError
 from grader.format import markers
 from grader.settings import Settings, load_settings
 
@@ -93,12 +93,22 @@ def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
     result = selfcheck.check_notebook(settings, Path(args.notebook))
     print(results.render_json(result) if args.json else results.render_text(result))
+    _write_feedback(args, Path(args.notebook), result)
     return results.exit_code([result])
+
+
+def _write_feedback(args: argparse.Namespace, notebook: Path, result: Any) -> None:
+    """--gradescope FILE, --report FILE: one notebook's Gradescope results.json and HTML feedback report."""
+    from grader.grading import report
+
+    report.write_feedback(notebook, result.to_dict(), gradescope=args.gradescope, html=args.report)
 
 
 def _cmd_grade(args: argparse.Namespace, settings: Settings) -> int:
     from grader.grading import engine, results
 
+    if (args.gradescope or args.report) and len(args.submissions) != 1:
+        raise UsageError("--gradescope and --report describe one notebook: grade one submission at a time")
     outcome = engine.grade_submissions(
         settings, [Path(p) for p in args.submissions], exercise=args.exercise, jobs=args.jobs
     )
@@ -106,6 +116,8 @@ def _cmd_grade(args: argparse.Namespace, settings: Settings) -> int:
         print(results.render_json(result) if args.json else results.render_text(result))
     if args.html:
         Path(args.html).write_text(results.render_html(outcome), encoding="utf-8")
+    if outcome:
+        _write_feedback(args, Path(args.submissions[0]), outcome[0])
     return results.exit_code(outcome)
 
 
@@ -149,6 +161,23 @@ def _cmd_users(args: argparse.Namespace, settings: Settings) -> int:
             print(accounts.render_users(accounts.list_users(store)))
     finally:
         store.dispose()
+    return 0
+
+
+def _cmd_gradebook(args: argparse.Namespace, settings: Settings) -> int:
+    from grader.service import catalog, gradebook
+    from grader.service.store import open_store
+
+    store = open_store(settings)
+    try:
+        text = gradebook.export(store, catalog.list_exercises(settings), args.format)
+    finally:
+        store.dispose()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote the {args.format} gradebook ({text.count(chr(10)) - 1} rows under the header) to {args.output}")
+    else:
+        print(text, end="")
     return 0
 
 
@@ -226,6 +255,11 @@ def _unsafe_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unsafe-no-sandbox", action="store_true", help=UNSAFE_HELP)
 
 
+def _feedback_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gradescope", default=None, metavar="FILE", help="also write Gradescope's results.json")
+    p.add_argument("--report", default=None, metavar="FILE", help="also write the notebook with verdicts as HTML")
+
+
 def _service_options(p: argparse.ArgumentParser) -> None:
     """Where the service listens and how many grading workers it starts."""
     p.add_argument("--port", type=int, default=None, help="port (default 8000, or GRADER_PORT; 0: any free one)")
@@ -271,6 +305,7 @@ def _add_grading_commands(sub: Any) -> None:
     p = sub.add_parser("check", help="self-check a notebook with its visible checks (runs locally, unsandboxed)")
     p.add_argument("notebook")
     p.add_argument("--json", action="store_true", help="print the result object as JSON")
+    _feedback_options(p)
     p.set_defaults(handler=_cmd_check)
 
     p = sub.add_parser("grade", help="grade submissions against visible and hidden checks")
@@ -279,6 +314,7 @@ def _add_grading_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per submission")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
     p.add_argument("--html", default=None, metavar="FILE", help="also write an HTML feedback page")
+    _feedback_options(p)
     _unsafe_flag(p)
     p.set_defaults(handler=_cmd_grade)
 
@@ -307,6 +343,18 @@ def _add_service_commands(sub: Any) -> None:
     q = users.add_parser("reset", help="replace an account's token and print the new one")
     q.add_argument("name")
     p.set_defaults(handler=_cmd_users)
+
+    p = sub.add_parser("gradebook", help="the service's gradebook as CSV, for a spreadsheet or an LMS")
+    books = p.add_subparsers(dest="gradebook_command", required=True, metavar="ACTION")
+    q = books.add_parser("export", help="print (or write) the gradebook: each learner's counted submission")
+    q.add_argument(
+        "--format",
+        choices=("wide", "canvas", "long"),
+        default="wide",
+        help="wide: learner x exercise; canvas: Canvas's gradebook import; long: one row per learner and exercise",
+    )
+    q.add_argument("--output", default=None, metavar="FILE", help="write here instead of printing")
+    p.set_defaults(handler=_cmd_gradebook)
 
     p = sub.add_parser("db", help="the service's store: its schema revision, and upgrading it in place")
     db = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")

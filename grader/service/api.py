@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from grader.grading import report
 from grader.service import catalog, gradebook, queue
 from grader.service.web import (
     ApiError,
@@ -73,6 +74,46 @@ def list_submissions(request: Request, user: UserDep) -> dict[str, Any]:
     return {"submissions": my_submissions(app_state(request), user)}
 
 
+def _final(request: Request, submission_id: str, user: UserDep) -> tuple[sa.Row, dict[str, Any]]:
+    """A final submission and its Result's JSON object; 409 while it is still queued or running."""
+    row = find_submission(app_state(request), submission_id, user)
+    if not row.result:
+        raise ApiError(409, "not-graded-yet", f"submission {row.id} is {row.status}: ask again once it is graded")
+    return row, submission_view(row)
+
+
+@router.get(
+    "/api/submissions/{submission_id}/report.html",
+    tags=["submissions"],
+    response_class=Response,
+    responses={
+        200: {"description": "the feedback report, one offline HTML file", "content": {"text/html": {}}},
+        **error_responses(401, 404, 409),
+    },
+)
+def feedback_report(request: Request, submission_id: str, user: UserDep) -> Response:
+    """Your notebook with each check's verdict beside it, as one self-contained HTML file (hidden checks named only)."""
+    row, view = _final(request, submission_id, user)
+    notebook = report.learner_notebook(row.notebook, name=row.filename)
+    html = report.render_report(notebook, view, title=f"Feedback: {row.exercise} ({row.filename})")
+    name = f"feedback-{row.exercise}-{row.id[:8]}.html"
+    return Response(html, media_type="text/html; charset=utf-8", headers=_attachment(name))
+
+
+@router.get(
+    "/api/submissions/{submission_id}/gradescope.json",
+    tags=["submissions"],
+    responses=error_responses(401, 404, 409),
+)
+def gradescope_results(request: Request, submission_id: str, user: UserDep) -> dict[str, Any]:
+    """The result in the shape Gradescope's autograder reads (``results.json``): score and one test per check."""
+    return report.gradescope_results(_final(request, submission_id, user)[1])
+
+
+def _attachment(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
+
+
 @router.get("/api/exercises", tags=["exercises"])
 def list_exercises(request: Request) -> dict[str, Any]:
     """The exercises you can submit: id, title, points, and where to download the notebook."""
@@ -122,18 +163,22 @@ def queue_status(request: Request, _user: InstructorDep) -> dict[str, Any]:
     response_class=Response,
     responses={
         200: {"description": "the gradebook as CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
-        **error_responses(401, 403),
+        **error_responses(401, 403, 422),
     },
 )
-def gradebook_csv(request: Request, _user: InstructorDep) -> Response:
-    """Learners × exercises, each learner's best score (instructors)."""
+def gradebook_csv(
+    request: Request,
+    _user: InstructorDep,
+    format: Annotated[str, Query(description="wide, canvas or long")] = "wide",
+) -> Response:
+    """The gradebook as CSV (instructors): ``wide`` learners × exercises, ``canvas`` Canvas's gradebook import,
+    ``long`` one row per learner and exercise (``docs/SERVICE.md``, "Exports")."""
+    if format not in gradebook.EXPORT_FORMATS:
+        known = ", ".join(gradebook.EXPORT_FORMATS)
+        raise ApiError(422, "unknown-format", f"no gradebook format {format[:40]!r}; the formats: {known}")
     state = app_state(request)
-    book = gradebook.gradebook(state.store, [e.id for e in catalog.list_exercises(state.settings)])
-    return Response(
-        gradebook.to_csv(book),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="gradebook.csv"'},
-    )
+    text = gradebook.export(state.store, catalog.list_exercises(state.settings), format)  # type: ignore[arg-type]
+    return Response(text, media_type="text/csv; charset=utf-8", headers=_attachment(gradebook.EXPORT_FILENAMES[format]))
 
 
 @router.get("/api/gradebook/checks", tags=["gradebook"], responses=error_responses(401, 403))

@@ -1,8 +1,13 @@
-"""The instructor's gradebook: each learner's best score per exercise, and per-check pass rates.
+"""The instructor's gradebook: each learner's best score per exercise, per-check pass rates, and exports.
 
 Both views read each learner's **best graded** submission per exercise (highest score; the
 latest among equals). Invalid and errored submissions score nothing and are not counted.
 Every learner account has a row, submissions or not; instructors' own submissions are left out.
+
+Exports (:func:`export`), all CSV: ``wide`` (learner × exercise, and a total), ``canvas`` (Canvas's
+gradebook import: ``Student, ID, SIS User ID, SIS Login ID, Section``, one ``Title (id)`` column per
+exercise, a ``Points Possible`` row; the learner's account name is the SIS Login ID Canvas matches),
+``long`` (one row per learner and exercise: the counted submission, or ``missing``).
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from grader.grading.results import points_text
+from grader.service.catalog import Exercise
 from grader.service.statuses import SubmissionStatus
 from grader.service.store import Store, submissions, users
 
@@ -31,6 +38,8 @@ class Best:
     score: float
     max_score: float
     result: dict[str, Any]
+    #: when the service received it (epoch seconds)
+    submitted_at: float
 
 
 def best_submissions(store: Store) -> tuple[list[str], list[Best]]:
@@ -61,6 +70,7 @@ def best_submissions(store: Store) -> tuple[list[str], list[Best]]:
                 score=score,
                 max_score=float(row.max_score or 0.0),
                 result=json.loads(row.result or "{}"),
+                submitted_at=float(row.created_at),
             )
     return learners, sorted(best.values(), key=lambda b: (b.learner, b.exercise))
 
@@ -91,20 +101,77 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+def _write(rows: Iterable[Iterable[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([[_cell(str(cell)) for cell in row] for row in rows])
+    return out.getvalue()
+
+
 def to_csv(book: Gradebook) -> str:
     """``learner,<exercise>...,total`` then one row per learner (empty: no graded submission)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["learner", *book.exercises, "total"])
+    rows = [["learner", *book.exercises, "total"]]
     for learner, row in sorted(book.scores.items()):
-        writer.writerow(
-            [
-                _cell(learner),
-                *(points_text(row[e]) if e in row else "" for e in book.exercises),
-                points_text(sum(row.values())),
-            ]
-        )
-    return out.getvalue()
+        scores = [points_text(row[e]) if e in row else "" for e in book.exercises]
+        rows.append([learner, *scores, points_text(sum(row.values()))])
+    return _write(rows)
+
+
+ExportFormat = Literal["wide", "canvas", "long"]
+EXPORT_FORMATS: tuple[ExportFormat, ...] = ("wide", "canvas", "long")
+EXPORT_FILENAMES: dict[str, str] = {
+    "wide": "gradebook.csv",
+    "canvas": "gradebook-canvas.csv",
+    "long": "gradebook-long.csv",
+}
+CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+
+
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def to_canvas_csv(book: Gradebook, exercises: Iterable[Exercise]) -> str:
+    """Canvas's gradebook import: a header, a ``Points Possible`` row, one row per learner."""
+    known = {e.id: e for e in exercises}
+    titles = [f"{known[e].title if e in known else e} ({e})" for e in book.exercises]
+    possible = [
+        known[e].max_points if e in known and known[e].max_points is not None else book.max_scores.get(e)
+        for e in book.exercises
+    ]
+    rows = [[*CANVAS_COLUMNS, *titles], ["Points Possible", "", "", "", "", *(_points(p) for p in possible)]]
+    for learner, row in sorted(book.scores.items()):
+        rows.append([learner, "", "", learner, "", *(points_text(row[e]) if e in row else "" for e in book.exercises)])
+    return _write(rows)
+
+
+def _points(value: float | None) -> str:
+    return "" if value is None else points_text(value)
+
+
+def to_long_csv(learners: Iterable[str], best: Iterable[Best], exercises: Iterable[str]) -> str:
+    """One row per learner and exercise: the counted submission's score, or ``missing``."""
+    counted = {(b.learner, b.exercise): b for b in best}
+    columns = sorted(set(exercises) | {exercise for _, exercise in counted})
+    rows = [["learner", "exercise", "score", "max_score", "submission_id", "submitted_at", "status"]]
+    for learner in sorted(set(learners) | {learner for learner, _ in counted}):
+        for exercise in columns:
+            b = counted.get((learner, exercise))
+            if b is None:
+                rows.append([learner, exercise, "", "", "", "", "missing"])
+            else:
+                score, top = points_text(b.score), points_text(b.max_score)
+                rows.append([learner, exercise, score, top, b.submission_id, _utc(b.submitted_at), "graded"])
+    return _write(rows)
+
+
+def export(store: Store, exercises: Iterable[Exercise], format: ExportFormat) -> str:
+    """The gradebook as CSV in one of :data:`EXPORT_FORMATS` (the exercises: the catalog's)."""
+    exercises = list(exercises)
+    if format == "long":
+        learners, best = best_submissions(store)
+        return to_long_csv(learners, best, [e.id for e in exercises])
+    book = gradebook(store, [e.id for e in exercises])
+    return to_canvas_csv(book, exercises) if format == "canvas" else to_csv(book)
 
 
 def check_pass_rates(store: Store) -> list[dict[str, Any]]:

@@ -88,9 +88,10 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         401: "no token, or a token that matches no account",
         403: "instructors only, or a cookie-signed form from another origin",
         404: "no such submission (or not yours)",
+        409: "not graded yet: the submission is still queued or running",
         413: "upload over a limit: its size, cells, outputs or one cell's size",
         415: "not a Jupyter notebook",
-        422: "unknown exercise or a missing form field",
+        422: "unknown exercise or gradebook format, or a missing form field",
         429: "too many submissions a minute, or too many failed sign-ins from your address: see Retry-After",
         503: "queue full, upload checkers busy or store unavailable: see Retry-After",
     }
