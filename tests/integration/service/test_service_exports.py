@@ -81,7 +81,8 @@ def _submitted_at(store: Store, sid: str) -> str:
     created = store.run(
         lambda c: c.execute(sa.select(submissions.c.created_at).where(submissions.c.id == sid)).scalar()
     )
-    return datetime.fromtimestamp(float(created), tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    assert created is not None
+    return datetime.fromtimestamp(created, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class Course:
