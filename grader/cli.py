@@ -164,13 +164,68 @@ def _cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_deadlines(args: argparse.Namespace, settings: Settings) -> int:
+    from grader.service import catalog, deadlines
+    from grader.service.store import open_store
+
+    store = open_store(settings)
+    try:
+        known = [e.id for e in catalog.list_exercises(settings)]
+        if args.deadlines_command == "set":
+            found = deadlines.set_deadline(
+                store,
+                known,
+                args.exercise,
+                due=args.due,
+                policy=args.policy,
+                per_day=args.per_day,
+                floor=args.floor,
+                allow_past=args.allow_past,
+            )
+            print(f"{found.exercise} is due {deadlines.utc_text(found.due_at)}; {found.policy}: {found.describe()}")
+        elif args.deadlines_command == "grant":
+            granted = deadlines.grant_extension(
+                store, known, args.learner, args.exercise, until=args.until, allow_past=args.allow_past
+            )
+            who, what = granted["learner"], granted["exercise"]
+            print(f"{who} may submit {what} until {granted['due']} (the others: {granted['was']})")
+        else:
+            print(deadlines.render(deadlines.listing(store)))
+    finally:
+        store.dispose()
+    return 0
+
+
+def _add_deadline_commands(sub: Any) -> None:
+    p = sub.add_parser("deadlines", help="due times and late policies of exercises (times in UTC, ISO 8601)")
+    acts = p.add_subparsers(dest="deadlines_command", required=True, metavar="ACTION")
+    q = acts.add_parser("set", help="set (or replace) an exercise's due time and late policy")
+    q.add_argument("exercise")
+    q.add_argument("--due", required=True, help="e.g. 2026-12-20T23:59Z")
+    q.add_argument("--policy", default="none", help="none (flag late work), penalty, or refuse")
+    q.add_argument("--per-day", type=float, default=0.0, help="penalty: percent of the score lost per started day")
+    q.add_argument("--floor", type=float, default=0.0, help="penalty: percent of the score a late submission keeps")
+    q.add_argument("--allow-past", action="store_true", help="accept a due time that has already passed")
+    acts.add_parser("list", help="list deadlines and extensions")
+    p.set_defaults(handler=_cmd_deadlines)
+    p = sub.add_parser("extensions", help="one learner's later due time for one exercise")
+    acts = p.add_subparsers(dest="deadlines_command", required=True, metavar="ACTION")
+    q = acts.add_parser("grant", help="give LEARNER until --until for EXERCISE")
+    q.add_argument("learner")
+    q.add_argument("exercise")
+    q.add_argument("--until", required=True, help="e.g. 2026-12-22T23:59Z")
+    q.add_argument("--allow-past", action="store_true", help="accept a time that has already passed")
+    acts.add_parser("list", help="list deadlines and extensions")
+    p.set_defaults(handler=_cmd_deadlines)
+
+
 def _cmd_gradebook(args: argparse.Namespace, settings: Settings) -> int:
     from grader.service import catalog, gradebook
     from grader.service.store import open_store
 
     store = open_store(settings)
     try:
-        text = gradebook.export(store, catalog.list_exercises(settings), args.format)
+        text = gradebook.export(store, catalog.list_exercises(settings), args.format, settings.counted_submission)
     finally:
         store.dispose()
     if args.output:
@@ -343,6 +398,8 @@ def _add_service_commands(sub: Any) -> None:
     q = users.add_parser("reset", help="replace an account's token and print the new one")
     q.add_argument("name")
     p.set_defaults(handler=_cmd_users)
+
+    _add_deadline_commands(sub)
 
     p = sub.add_parser("gradebook", help="the service's gradebook as CSV, for a spreadsheet or an LMS")
     books = p.add_subparsers(dest="gradebook_command", required=True, metavar="ACTION")

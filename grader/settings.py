@@ -26,6 +26,10 @@ def find_root(start: Path | None = None) -> Path:
     )
 
 
+#: the choices of :attr:`Settings.counted_submission`
+COUNTED_SUBMISSIONS = ("best", "latest-on-time")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where things are and how long they may take."""
@@ -97,6 +101,18 @@ class Settings:
     warm_pool_size: int = 1
     #: the grade function, ``module:function`` with the signature of ``grader.grading.engine.grade_notebook``
     grade_function: str = "grader.grading.engine:grade_notebook"
+    #: which of a learner's graded submissions of an exercise counts in the gradebook and its exports
+    #: (:data:`COUNTED_SUBMISSIONS`): ``best``, the highest counted score (late penalties applied; the
+    #: latest among equals), or ``latest-on-time``, the latest received by the learner's deadline (the
+    #: latest of all when none was on time, or the exercise has no deadline)
+    counted_submission: str = "best"
+
+    def __post_init__(self) -> None:
+        if self.counted_submission not in COUNTED_SUBMISSIONS:
+            raise UsageError(
+                f"counted_submission (GRADER_COUNTED_SUBMISSION) {self.counted_submission!r} is not one of: "
+                + ", ".join(COUNTED_SUBMISSIONS)
+            )
 
     # --- derived locations -----------------------------------------------------------
     @property
@@ -173,6 +189,7 @@ _ENV_FIELDS: dict[str, object] = {
     "service_workers": int,
     "grade_function": str,
     "warm_pool_size": int,
+    "counted_submission": str,
 }
 
 

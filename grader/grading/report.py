@@ -129,6 +129,9 @@ def render_report(notebook: NotebookNode, result: Mapping[str, Any], *, title: s
             nb.cells[graded.index].metadata[_VERDICT_KEY] = view
             placed.add(graded.check_id)
     notes = [str(result[k]) for k in ("message", "device_note") if result.get(k)]
+    deadline = result.get("deadline")
+    if isinstance(deadline, Mapping) and deadline.get("late"):  # the service's lateness (grader.service.deadlines)
+        notes.append(f"Late: due {deadline.get('due')}; {deadline.get('note')} points count.")
     if result.get("status") != "invalid" and result.get("isolation") == "none":
         notes.insert(0, UNSANDBOXED)
     exercise = result.get("exercise") or ""

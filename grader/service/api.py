@@ -12,9 +12,11 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 
+from grader.errors import UsageError
 from grader.grading import report
-from grader.service import catalog, gradebook, queue
+from grader.service import catalog, deadlines, gradebook, queue
 from grader.service.web import (
     ApiError,
     InstructorDep,
@@ -65,7 +67,8 @@ async def submit(
 @router.get("/api/submissions/{submission_id}", tags=["submissions"], responses=error_responses(401, 404))
 def get_submission(request: Request, submission_id: str, user: UserDep) -> dict[str, Any]:
     """One submission: its status (queued, running, graded, invalid, error) and, once final, the result."""
-    return submission_view(find_submission(app_state(request), submission_id, user))
+    state = app_state(request)
+    return submission_view(find_submission(state, submission_id, user), deadlines.rules(state.store))
 
 
 @router.get("/api/submissions", tags=["submissions"], responses=error_responses(401))
@@ -76,10 +79,11 @@ def list_submissions(request: Request, user: UserDep) -> dict[str, Any]:
 
 def _final(request: Request, submission_id: str, user: UserDep) -> tuple[sa.Row, dict[str, Any]]:
     """A final submission and its Result's JSON object; 409 while it is still queued or running."""
-    row = find_submission(app_state(request), submission_id, user)
+    state = app_state(request)
+    row = find_submission(state, submission_id, user)
     if not row.result:
         raise ApiError(409, "not-graded-yet", f"submission {row.id} is {row.status}: ask again once it is graded")
-    return row, submission_view(row)
+    return row, submission_view(row, deadlines.rules(state.store))
 
 
 @router.get(
@@ -177,11 +181,69 @@ def gradebook_csv(
         known = ", ".join(gradebook.EXPORT_FORMATS)
         raise ApiError(422, "unknown-format", f"no gradebook format {format[:40]!r}; the formats: {known}")
     state = app_state(request)
-    text = gradebook.export(state.store, catalog.list_exercises(state.settings), format)  # type: ignore[arg-type]
+    exercises = catalog.list_exercises(state.settings)
+    text = gradebook.export(state.store, exercises, format, state.settings.counted_submission)  # type: ignore[arg-type]
     return Response(text, media_type="text/csv; charset=utf-8", headers=_attachment(gradebook.EXPORT_FILENAMES[format]))
 
 
 @router.get("/api/gradebook/checks", tags=["gradebook"], responses=error_responses(401, 403))
 def gradebook_checks(request: Request, _user: InstructorDep) -> dict[str, Any]:
     """Per exercise and check: how many learners' best submissions pass it (instructors)."""
-    return {"exercises": gradebook.check_pass_rates(app_state(request).store)}
+    state = app_state(request)
+    return {"exercises": gradebook.check_pass_rates(state.store, state.settings.counted_submission)}
+
+
+class DeadlineIn(BaseModel):
+    due: str = Field(description="ISO 8601 with a zone, e.g. 2026-12-20T23:59Z")
+    policy: str = Field("none", description="none (late work flagged), penalty, or refuse")
+    per_day: float = Field(0.0, description="penalty: percent of the raw score lost per started day late")
+    floor: float = Field(0.0, description="penalty: percent of the raw score a late submission keeps at least")
+    allow_past: bool = Field(False, description="accept a due time that has already passed")
+
+
+class ExtensionIn(BaseModel):
+    until: str = Field(description="the learner's own due time, ISO 8601 with a zone")
+    allow_past: bool = False
+
+
+def _deadline_call(request: Request, work: Any) -> Any:
+    state = app_state(request)
+    try:
+        return work(state, [e.id for e in catalog.list_exercises(state.settings)])
+    except UsageError as exc:
+        raise ApiError(422, "invalid-deadline", str(exc)) from None
+
+
+@router.get("/api/deadlines", tags=["deadlines"], responses=error_responses(401, 403))
+def list_deadlines(request: Request, _user: InstructorDep) -> dict[str, Any]:
+    """Every exercise's due time, late policy and extensions (instructors; ``docs/SERVICE.md``, "Deadlines")."""
+    return {"deadlines": deadlines.listing(app_state(request).store)}
+
+
+@router.put("/api/deadlines/{exercise}", tags=["deadlines"], responses=error_responses(400, 401, 403, 422))
+def set_deadline(request: Request, exercise: str, body: DeadlineIn, _user: InstructorDep) -> dict[str, Any]:
+    """Set or replace an exercise's due time (UTC) and late policy (instructors). A due time in the past,
+    an unknown exercise or policy, or a percentage outside 0–100 is refused with 422 and changes nothing."""
+    found = _deadline_call(
+        request,
+        lambda state, known: deadlines.set_deadline(
+            state.store, known, exercise, **body.model_dump(), now=state.clock()
+        ),
+    )
+    return found.to_dict()  # type: ignore[no-any-return]
+
+
+@router.put(
+    "/api/deadlines/{exercise}/extensions/{learner}", tags=["deadlines"], responses=error_responses(400, 401, 403, 422)
+)
+def grant_extension(
+    request: Request, exercise: str, learner: str, body: ExtensionIn, _user: InstructorDep
+) -> dict[str, Any]:
+    """Give one learner a later due time for one exercise (instructors); 422 for an unknown learner or exercise,
+    an exercise without a deadline, or a time in the past."""
+    return _deadline_call(  # type: ignore[no-any-return]
+        request,
+        lambda state, known: deadlines.grant_extension(
+            state.store, known, learner, exercise, **body.model_dump(), now=state.clock()
+        ),
+    )

@@ -1,13 +1,16 @@
 """The instructor's gradebook: each learner's best score per exercise, per-check pass rates, and exports.
 
-Both views read each learner's **best graded** submission per exercise (highest score; the
-latest among equals). Invalid and errored submissions score nothing and are not counted.
+Both views read each learner's **counted** graded submission per exercise: by the setting
+``counted_submission``, the best (highest score after the late policy, :mod:`grader.service.deadlines`;
+the latest among equals) or the latest received by the deadline. Invalid and errored submissions score
+nothing and are not counted.
 Every learner account has a row, submissions or not; instructors' own submissions are left out.
 
 Exports (:func:`export`), all CSV: ``wide`` (learner × exercise, and a total), ``canvas`` (Canvas's
 gradebook import: ``Student, ID, SIS User ID, SIS Login ID, Section``, one ``Title (id)`` column per
 exercise, a ``Points Possible`` row; the learner's account name is the SIS Login ID Canvas matches),
-``long`` (one row per learner and exercise: the counted submission, or ``missing``).
+``long`` (one row per learner and exercise: the counted submission, ``graded`` or ``late`` with its raw
+score, due time, seconds late and what the late policy did, or ``missing``). Scores are counted scores.
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ import csv
 import io
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from grader.grading.results import points_text
+from grader.service import deadlines
 from grader.service.catalog import Exercise
 from grader.service.statuses import SubmissionStatus
 from grader.service.store import Store, submissions, users
@@ -30,22 +33,40 @@ from grader.service.store import Store, submissions, users
 _s = submissions.c
 
 
+#: a submission of an exercise without a deadline
+ON_TIME = deadlines.Timing()
+
+
 @dataclass(frozen=True)
 class Best:
     learner: str
     exercise: str
     submission_id: str
+    #: the counted score: the raw score after the exercise's late policy
     score: float
     max_score: float
     result: dict[str, Any]
     #: when the service received it (epoch seconds)
     submitted_at: float
+    #: the score as graded, before any late penalty
+    raw_score: float = 0.0
+    #: how it stands against the learner's deadline (:mod:`grader.service.deadlines`)
+    timing: deadlines.Timing = ON_TIME
+
+    @property
+    def late_note(self) -> str:
+        return self.timing.note(self.raw_score)
 
 
-def best_submissions(store: Store) -> tuple[list[str], list[Best]]:
-    """Every learner's name, and their best graded submission per exercise."""
+def best_submissions(store: Store, counting: str = "best") -> tuple[list[str], list[Best]]:
+    """Every learner's name, and their counted graded submission per exercise.
 
-    def work(conn: sa.Connection) -> tuple[list[str], list[Any]]:
+    ``counting`` (:data:`grader.settings.COUNTED_SUBMISSIONS`, the setting ``counted_submission``): ``best``,
+    the highest counted score (the latest among equals), or ``latest-on-time``, the latest received by the
+    deadline (the latest of all when none was on time).
+    """
+
+    def work(conn: sa.Connection) -> tuple[list[str], list[Any], deadlines.Rules]:
         learners = list(
             conn.execute(sa.select(users.c.name).where(users.c.role == "learner").order_by(users.c.name)).scalars()
         )
@@ -55,23 +76,32 @@ def best_submissions(store: Store) -> tuple[list[str], list[Best]]:
             .where(_s.status == SubmissionStatus.GRADED, users.c.role == "learner")
             .order_by(_s.created_at)
         ).all()
-        return learners, list(rows)
+        return learners, list(rows), deadlines.read_rules(conn)
 
-    learners, rows = store.run(work, write=False)
+    learners, rows, rules = store.run(work, write=False)
     best: dict[tuple[str, str], Best] = {}
     for row in rows:  # oldest first: a later equal score replaces an earlier one
         key = (row.name, row.exercise)
-        score = float(row.score or 0.0)
-        if key not in best or score >= best[key].score:
-            best[key] = Best(
-                learner=row.name,
-                exercise=row.exercise,
-                submission_id=row.id,
-                score=score,
-                max_score=float(row.max_score or 0.0),
-                result=json.loads(row.result or "{}"),
-                submitted_at=float(row.created_at),
-            )
+        raw = float(row.score or 0.0)
+        timing = rules.timing(row.name, row.exercise, float(row.created_at))
+        candidate = Best(
+            learner=row.name,
+            exercise=row.exercise,
+            submission_id=row.id,
+            score=timing.counted(raw),
+            max_score=float(row.max_score or 0.0),
+            result=json.loads(row.result or "{}"),
+            submitted_at=float(row.created_at),
+            raw_score=raw,
+            timing=timing,
+        )
+        held = best.get(key)
+        if counting == "latest-on-time":
+            replaces = held is None or not timing.late or held.timing.late
+        else:
+            replaces = held is None or candidate.score >= held.score
+        if replaces:
+            best[key] = candidate
     return learners, sorted(best.values(), key=lambda b: (b.learner, b.exercise))
 
 
@@ -82,18 +112,23 @@ class Gradebook:
     scores: dict[str, dict[str, float]]
     #: exercise → its maximum score, as graded
     max_scores: dict[str, float]
+    #: learner → exercise → what the late policy did (only late ones: ``late by 1 d (…): 3 → 2.4``)
+    late: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def gradebook(store: Store, exercises: Iterable[str]) -> Gradebook:
-    """Learners × exercises, best score each."""
-    learners, best = best_submissions(store)
+def gradebook(store: Store, exercises: Iterable[str], counting: str = "best") -> Gradebook:
+    """Learners × exercises, the counted score each (late penalties applied)."""
+    learners, best = best_submissions(store, counting)
     columns = sorted(set(exercises) | {b.exercise for b in best})
     scores: dict[str, dict[str, float]] = {name: {} for name in learners}
     max_scores: dict[str, float] = {}
+    late: dict[str, dict[str, str]] = {}
     for b in best:
         scores.setdefault(b.learner, {})[b.exercise] = b.score
         max_scores[b.exercise] = max(max_scores.get(b.exercise, 0.0), b.max_score)
-    return Gradebook(exercises=columns, scores=scores, max_scores=max_scores)
+        if b.timing.late:
+            late.setdefault(b.learner, {})[b.exercise] = b.late_note
+    return Gradebook(exercises=columns, scores=scores, max_scores=max_scores, late=late)
 
 
 def _cell(text: str) -> str:
@@ -126,10 +161,6 @@ EXPORT_FILENAMES: dict[str, str] = {
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 
 
-def _utc(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def to_canvas_csv(book: Gradebook, exercises: Iterable[Exercise]) -> str:
     """Canvas's gradebook import: a header, a ``Points Possible`` row, one row per learner."""
     known = {e.id: e for e in exercises}
@@ -152,31 +183,51 @@ def to_long_csv(learners: Iterable[str], best: Iterable[Best], exercises: Iterab
     """One row per learner and exercise: the counted submission's score, or ``missing``."""
     counted = {(b.learner, b.exercise): b for b in best}
     columns = sorted(set(exercises) | {exercise for _, exercise in counted})
-    rows = [["learner", "exercise", "score", "max_score", "submission_id", "submitted_at", "status"]]
+    rows = [
+        [
+            "learner",
+            "exercise",
+            "score",
+            "max_score",
+            "submission_id",
+            "submitted_at",
+            "status",
+            "raw_score",
+            "due",
+            "late_by_s",
+            "late_note",
+        ]
+    ]
     for learner in sorted(set(learners) | {learner for learner, _ in counted}):
         for exercise in columns:
             b = counted.get((learner, exercise))
             if b is None:
-                rows.append([learner, exercise, "", "", "", "", "missing"])
+                rows.append([learner, exercise, "", "", "", "", "missing", "", "", "", ""])
             else:
                 score, top = points_text(b.score), points_text(b.max_score)
-                rows.append([learner, exercise, score, top, b.submission_id, _utc(b.submitted_at), "graded"])
+                t = b.timing
+                status, due = ("late" if t.late else "graded"), deadlines.utc_text(t.due_at) if t.due_at else ""
+                received = deadlines.utc_text(b.submitted_at)
+                rows.append(
+                    [learner, exercise, score, top, b.submission_id, received, status, points_text(b.raw_score)]
+                )
+                rows[-1] += [due, f"{t.late_by_s:.0f}" if t.late else "", b.late_note]
     return _write(rows)
 
 
-def export(store: Store, exercises: Iterable[Exercise], format: ExportFormat) -> str:
+def export(store: Store, exercises: Iterable[Exercise], format: ExportFormat, counting: str = "best") -> str:
     """The gradebook as CSV in one of :data:`EXPORT_FORMATS` (the exercises: the catalog's)."""
     exercises = list(exercises)
     if format == "long":
-        learners, best = best_submissions(store)
+        learners, best = best_submissions(store, counting)
         return to_long_csv(learners, best, [e.id for e in exercises])
-    book = gradebook(store, [e.id for e in exercises])
+    book = gradebook(store, [e.id for e in exercises], counting)
     return to_canvas_csv(book, exercises) if format == "canvas" else to_csv(book)
 
 
-def check_pass_rates(store: Store) -> list[dict[str, Any]]:
-    """Per exercise, per check: how many learners' best submissions pass it."""
-    _, best = best_submissions(store)
+def check_pass_rates(store: Store, counting: str = "best") -> list[dict[str, Any]]:
+    """Per exercise, per check: how many learners' counted submissions pass it."""
+    _, best = best_submissions(store, counting)
     by_exercise: dict[str, dict[str, dict[str, Any]]] = {}
     counted: dict[str, int] = {}
     for b in best:

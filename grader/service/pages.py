@@ -28,7 +28,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from grader.service import catalog, gradebook
+from grader.service import catalog, deadlines, gradebook
 from grader.service.accounts import User
 from grader.service.statuses import SubmissionStatus
 from grader.service.web import (
@@ -390,7 +390,8 @@ def submission_page(request: Request, submission_id: str) -> Response:
     user = page_user(request)
     if user is None:
         return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
-    view = submission_view(find_submission(app_state(request), submission_id, user))
+    state = app_state(request)
+    view = submission_view(find_submission(state, submission_id, user), deadlines.rules(state.store))
     return page(request, "submission.html", user=user, s=view)
 
 
@@ -403,8 +404,10 @@ def gradebook_page(request: Request) -> Response:
         raise ApiError(403, "instructors-only", f"{user.name} is a learner; the gradebook is for instructors")
     state = app_state(request)
     exercises = catalog.list_exercises(state.settings)
-    book = gradebook.gradebook(state.store, [e.id for e in exercises])
-    return page(request, "gradebook.html", user=user, book=book, rates=gradebook.check_pass_rates(state.store))
+    counting = state.settings.counted_submission
+    book = gradebook.gradebook(state.store, [e.id for e in exercises], counting)
+    rates = gradebook.check_pass_rates(state.store, counting)
+    return page(request, "gradebook.html", user=user, book=book, rates=rates, counting=counting)
 
 
 @router.get("/api/docs", include_in_schema=False)

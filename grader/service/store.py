@@ -117,6 +117,31 @@ workers = sa.Table(
 )
 
 
+#: per-exercise due times and late policies (revision 0007; grader/service/deadlines.py)
+deadlines = sa.Table(
+    "deadlines",
+    metadata,
+    sa.Column("exercise", sa.String(128), primary_key=True),
+    #: epoch seconds (UTC)
+    sa.Column("due_at", sa.Float, nullable=False),
+    #: ``none``, ``penalty`` or ``refuse`` (:data:`grader.service.deadlines.LATE_POLICIES`)
+    sa.Column("policy", sa.String(16), nullable=False),
+    sa.Column("per_day", sa.Float, nullable=False),
+    sa.Column("floor", sa.Float, nullable=False),
+    sa.Column("set_at", sa.Float, nullable=False),
+)
+
+#: one learner's later due time for one exercise (revision 0007)
+extensions = sa.Table(
+    "extensions",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("exercise", sa.String(128), primary_key=True),
+    sa.Column("due_at", sa.Float, nullable=False),
+    sa.Column("granted_at", sa.Float, nullable=False),
+)
+
+
 # --- engine and transactions ------------------------------------------------------------------
 
 

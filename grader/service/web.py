@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from grader.errors import QueueFull, RateLimited
 from grader.format import markers
-from grader.service import accounts, catalog, queue, registry, uploads
+from grader.service import accounts, catalog, deadlines, queue, registry, uploads
 from grader.service.accounts import User
 from grader.service.dispatch import Sender
 from grader.service.statuses import FINAL_STATUSES
@@ -85,13 +87,14 @@ def too_large(limit: int) -> ApiError:
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` of a route that may answer these error statuses."""
     text = {
+        400: "a request body that is not JSON",
         401: "no token, or a token that matches no account",
-        403: "instructors only, or a cookie-signed form from another origin",
+        403: "instructors only, a cookie-signed form from another origin, or past a deadline that refuses late work",
         404: "no such submission (or not yours)",
         409: "not graded yet: the submission is still queued or running",
         413: "upload over a limit: its size, cells, outputs or one cell's size",
         415: "not a Jupyter notebook",
-        422: "unknown exercise or gradebook format, or a missing form field",
+        422: "unknown exercise, learner or gradebook format, a bad deadline, or a missing form field",
         429: "too many submissions a minute, or too many failed sign-ins from your address: see Retry-After",
         503: "queue full, upload checkers busy or store unavailable: see Retry-After",
     }
@@ -112,6 +115,8 @@ class AppState:
     store: Store
     #: hands a new submission to the workers (None: they poll the store)
     dispatch: Sender | None
+    #: the server's clock, epoch seconds (tests inject one): is an upload past a ``refuse`` deadline?
+    clock: Callable[[], float] = time.time
     #: failed sign-ins and wrong tokens, per client address
     auth_failures: Window = field(init=False)
     #: upload attempts, per learner (refused ones included), counted before anything is parsed
@@ -295,6 +300,9 @@ async def accept(state: AppState, user: User, *, exercise: str, upload: UploadFi
             "unknown-exercise",
             f"unknown exercise {exercise[:100]!r}; use one of: {', '.join(exercises) or 'none yet'}",
         )
+    refused = await run_in_threadpool(deadlines.refusal, state.store, user.name, exercise, state.clock())
+    if refused is not None:
+        raise ApiError(403, "deadline-passed", refused)
     filename = safe_filename(upload.filename)
     await _checked(state, data, filename)
     return await run_in_threadpool(
@@ -351,8 +359,9 @@ def find_submission(state: AppState, submission_id: str, user: User) -> sa.Row:
     return row
 
 
-def submission_view(row: sa.Row) -> dict[str, Any]:
-    """The JSON of one submission: the Result's fields (once final) plus the job's own."""
+def submission_view(row: sa.Row, rules: deadlines.Rules | None = None) -> dict[str, Any]:
+    """The JSON of one submission: the Result's fields (once final) plus the job's own, and (with ``rules``)
+    ``deadline``: how it stands against its learner's deadline and what the late policy made of its score."""
     view: dict[str, Any] = {
         "submission": row.filename,
         "score": None,
@@ -379,6 +388,9 @@ def submission_view(row: sa.Row) -> dict[str, Any]:
             "updated_at": row.updated_at,
         }
     )
+    if rules is not None:
+        timing = rules.timing(row.learner, row.exercise, float(row.created_at))
+        view["deadline"] = timing.to_dict(view["score"])
     return view
 
 
