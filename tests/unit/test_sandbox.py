@@ -33,6 +33,8 @@ from grader.settings import find_root
 
 #: a uid of its own for the probes (not one a grader on this machine would hand out)
 PROBE_UID = 61463
+#: a uid nothing in the suite runs as (the probes' uid may be busy: another worker can be probing)
+UNUSED_UID = 61473
 
 
 def _notebook(metadata: dict[str, object]) -> object:
@@ -366,7 +368,7 @@ def test_kill_uid_never_kills_root_or_the_caller() -> None:
 
 
 def test_processes_of_an_unused_uid_is_empty() -> None:
-    assert processes_of(PROBE_UID) == []
+    assert processes_of(UNUSED_UID) == []
 
 
 # --- doctor and the refusal -----------------------------------------------------------------
