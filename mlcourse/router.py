@@ -3,7 +3,7 @@ serve, scale, test and gate.
 
 It is deliberately plain: word and character n-gram TF-IDF over the ticket's text and a
 multinomial logistic regression (lesson 05's strongest classical baseline), trained in about a
-second on two cores. What the shipping lessons teach does not depend on the model; this one is
+second on one thread. What the shipping lessons teach does not depend on the model; this one is
 small enough that a notebook can train, save, serve and test it many times.
 
     >>> from mlcourse.router import train_router
@@ -20,6 +20,7 @@ the same in every process, and lesson 12 shows why.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import pickle
@@ -50,7 +51,7 @@ class RouterConfig:
     max_features: int = 20000
 
     def as_dict(self) -> dict[str, Any]:
-        return {"n_tickets": self.n_tickets, "seed": self.seed, "C": self.C, "max_features": self.max_features}
+        return dataclasses.asdict(self)
 
 
 @dataclass

@@ -34,7 +34,7 @@ from nbformat import NotebookNode
 
 from grader.authoring.criteria import criterion_calls
 from grader.format import markers
-from grader.format.cells import exercise_cells
+from grader.format.cells import exercise_cells, graded_cells
 from grader.format.notebooks import read_notebook, write_notebook
 from grader.grading.engine import grade_notebook
 from grader.grading.selfcheck import check_notebook
@@ -114,20 +114,12 @@ def _unstated_numbers(message: str, solution: NotebookNode, check_id: str) -> se
     return set(_NUMBER.findall(_COUNTED.sub(" ", message))) - bounds
 
 
-def _visible_check_ids(solution: NotebookNode) -> set[str]:
-    return {
-        str(cell.metadata["grader"]["id"])
-        for cell in solution.cells
-        if markers.TAG_CHECK in cell.get("metadata", {}).get("tags", []) and "grader" in cell.metadata
-    }
-
-
 def _self_checked(module: ModuleType, solution: NotebookNode) -> set[str]:
     """The fixtures whose self-check is compared with their grading: the first correct one, and the first
     wrong one that should fail a visible check (else the first wrong one)."""
     chosen = set(list(getattr(module, "ALTERNATIVE_CORRECT", {}))[:1])
     wrong = list(getattr(module, "PLAUSIBLE_WRONG", {}))
-    visible = _visible_check_ids(solution)
+    visible = {cell.check_id for cell in graded_cells(solution) if not cell.hidden}
     expected = getattr(module, "EXPECTED_FAILURES", {})
     caught_in_sight = [name for name in wrong if set(expected.get(name, ())) & visible]
     chosen.update((caught_in_sight or wrong)[:1])
