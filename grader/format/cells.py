@@ -1,7 +1,7 @@
 """Cells of an exercise notebook: their roles, the graded cells, and how messages name a cell.
 
 - **Roles** come from tags (:func:`cell_role`): ``exercise``, ``check``, ``hidden-check``,
-  ``parameters``.
+  ``manual`` (an answer graded by hand, :mod:`grader.format.rubric`), ``parameters``.
 - **Graded cells** (checks and hidden checks) carry ``cell.metadata["grader"] = {"id": "1.2",
   "points": 1}`` and a first line ``# Check 1.2: <behaviour>``; :func:`graded_cells` is the one
   parser — strict for solutions and grading bundles, lenient for a learner's notebook.
@@ -26,7 +26,13 @@ from grader.format import markers
 
 #: role tags in the order a cell carrying several is classified (safest first: a hidden check
 #: is never shipped, an exercise is always stripped); :func:`grader.authoring.lint` refuses such cells anyway
-_ROLE_ORDER = (markers.TAG_HIDDEN_CHECK, markers.TAG_EXERCISE, markers.TAG_CHECK, markers.TAG_PARAMETERS)
+_ROLE_ORDER = (
+    markers.TAG_HIDDEN_CHECK,
+    markers.TAG_EXERCISE,
+    markers.TAG_MANUAL,
+    markers.TAG_CHECK,
+    markers.TAG_PARAMETERS,
+)
 
 #: a check or exercise id: ``"1.2"``
 GRADED_ID = re.compile(r"^\d+(?:\.\d+)*$")

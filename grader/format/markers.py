@@ -21,12 +21,18 @@ TAG_CHECK = "check"
 TAG_HIDDEN_CHECK = "hidden-check"
 TAG_PARAMETERS = "parameters"
 GRADED_TAGS = (TAG_CHECK, TAG_HIDDEN_CHECK)
+#: a manually graded answer (Markdown or code) that an instructor scores with a rubric (grader/format/rubric.py)
+TAG_MANUAL = "manual"
 
 # --- cell and notebook metadata ---------------------------------------------------------
 #: cell metadata namespace: ``cell.metadata["grader"] = {"id": "3.2", "points": 2}``
 META_GRADER = "grader"
 META_ID = "id"
 META_POINTS = "points"
+#: manual cells: ``"rubric": [{"points": 2, "description": "..."}, ...]`` and an optional ``"title"``
+META_RUBRIC = "rubric"
+META_DESCRIPTION = "description"
+META_TITLE = "title"
 #: notebook metadata: ``nb.metadata["grader"] = {"exercise": "03-data-assumptions", ...}``
 META_EXERCISE = "exercise"
 META_GENERATED = "generated"
@@ -55,6 +61,11 @@ COLAB_SETUP_ID = "colab-setup"
 #: the last cell of every exercise: ``mlcourse.submit.submit(...)`` (never run by grading or self-check)
 SUBMIT_ID = "submit"
 GENERATED_IDS = (HEADER_ID, COLAB_SETUP_ID, SUBMIT_ID)
+#: the Markdown cell above each manual answer in the learner's notebook, showing its rubric:
+#: ``rubric-20-7`` (grader.format.rubric.rubric_cell_id); solutions may not use ids with this prefix
+RUBRIC_ID_PREFIX = "rubric-"
+#: what a manual Markdown answer becomes in the learner's stub
+MARKDOWN_STUB = "_Write your answer here: an instructor grades it with the rubric above._"
 
 # --- Jupyter Book cell tags -------------------------------------------------------------
 #: hides a whole cell on the site (used for papermill's injected parameters cell)

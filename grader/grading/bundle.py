@@ -38,6 +38,7 @@ from grader.errors import AuthoringError, GraderError, InvalidNotebook, UsageErr
 from grader.format import markers
 from grader.format.cells import GradedCell, cell_role, describe_cell, graded_cells
 from grader.format.notebooks import parse_notebook, read_notebook, write_notebook
+from grader.format.rubric import ManualAnswer, manual_answers
 from grader.grading.comparison import DEFAULT_TOLERANCE, Tolerance, comparable_lines
 from grader.grading.placement import KernelSetup
 from grader.grading.runner import RunOutcome, run_notebook
@@ -48,8 +49,9 @@ TEMPLATE_NAME = "template.ipynb"
 META_NAME = "bundle.json"
 #: the folder of a bundle that holds the files the exercise ships
 FILES_NAME = "files"
-#: bump when what a bundle records changes, so older bundles are rebuilt (2: typed check values)
-BUNDLE_FORMAT = 2
+#: bump when what a bundle records changes, so older bundles are rebuilt
+#: (2: typed check values; 3: manual answers emptied)
+BUNDLE_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,13 @@ class Bundle:
 
     @property
     def max_score(self) -> float:
+        """The points grading gives (the manual answers' are an instructor's to give)."""
         return sum(check.points for check in self.checks)
+
+    @property
+    def manual(self) -> tuple[ManualAnswer, ...]:
+        """The exercise's manually graded answers, with their rubrics."""
+        return tuple(manual_answers(self.template, strict=False))
 
     @property
     def files(self) -> dict[str, Path]:
@@ -205,6 +213,10 @@ def make_template(exercise: str, solution: NotebookNode, outcome: RunOutcome) ->
         if role == markers.TAG_EXERCISE:
             where = describe_cell(template, index, path=f"solutions/{exercise}.ipynb")
             cell.source = authoring.strip_solution(cell.source, where=where)
+        elif role == markers.TAG_MANUAL:  # graded by a person from the submitted notebook: nothing runs here
+            cell.source = ""
+            if cell.cell_type == "code":
+                cell.outputs = []
         elif role in markers.GRADED_TAGS:
             outputs = outcome.cells[index].get("outputs", [])
             cell.outputs = [nbformat.from_dict(output) for output in outputs]

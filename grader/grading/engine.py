@@ -204,6 +204,7 @@ def grade_notebook(
         device_info=placement.device,
         wanted_device=wanted,
         device_note=setup.note,
+        manual=bundle.manual,
     )
 
 

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from grader.errors import EXIT_FULL_MARKS, EXIT_GRADING_ERROR, EXIT_INVALID, EXIT_LOST_POINTS
+from grader.format.rubric import ManualAnswer
 from grader.grading.devices import GradingDevice as GradingDevice  # its label is what feedback says
 
 CheckStatus = Literal["pass", "fail", "not-run"]
@@ -87,6 +88,8 @@ class Result:
     wanted_device: str = "cpu"
     #: how grading differed from what the exercise asked for (:func:`cpu_fallback_note`); "" when it did not
     device_note: str = ""
+    #: the exercise's manually graded answers (not in ``score``/``max_score``: an instructor scores them)
+    manual: tuple[ManualAnswer, ...] = ()
 
     @property
     def full_marks(self) -> bool:
@@ -108,6 +111,7 @@ class Result:
             "wanted_device": self.wanted_device,
             "device_note": self.device_note,
             "checks": [asdict(check) for check in self.checks],
+            "manual": [answer.to_dict() for answer in self.manual],
         }
 
 
@@ -405,7 +409,13 @@ def render_text(result: Result) -> str:
         lines.append(f"  {_LABELS[check.status]:<7} {check.title:<{width}}  {score}".rstrip())
         if check.message and check.status != "pass":
             lines.append(f"          {check.message}")
+    lines.extend(f"  MANUAL  {manual_note(answer)}" for answer in result.manual if result.status == "graded")
     return "\n".join(lines)
+
+
+def manual_note(answer: ManualAnswer) -> str:
+    """``Answer 20.7: Why the small scorer ships (4 points): graded by an instructor``"""
+    return f"{answer.label} ({points_text(answer.points)} points): graded by an instructor, not counted here"
 
 
 def render_json(result: Result) -> str:

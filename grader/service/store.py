@@ -142,6 +142,27 @@ extensions = sa.Table(
 )
 
 
+#: an instructor's verdict on one manually graded answer of one submission (revision 0008;
+#: grader/service/manual.py): the rubric criteria they ticked, the points those give, their comment
+manual_grades = sa.Table(
+    "manual_grades",
+    metadata,
+    sa.Column("submission_id", sa.String(36), sa.ForeignKey("submissions.id"), primary_key=True),
+    #: the answer's id, as in its cell's metadata (``"20.7"``)
+    sa.Column("item", sa.String(32), primary_key=True),
+    #: JSON list of the ticked criteria's positions in the rubric (0-based)
+    sa.Column("criteria", sa.Text, nullable=False),
+    #: the sum of the ticked criteria's points
+    sa.Column("points", sa.Float, nullable=False),
+    #: the answer's points when it was graded
+    sa.Column("max_points", sa.Float, nullable=False),
+    #: the instructor's comment to the learner (plain text or Markdown; rendered sanitised)
+    sa.Column("comment", sa.Text, nullable=False, server_default=""),
+    sa.Column("grader_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("graded_at", sa.Float, nullable=False),
+)
+
+
 # --- engine and transactions ------------------------------------------------------------------
 
 

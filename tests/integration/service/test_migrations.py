@@ -18,7 +18,9 @@ from grader.service.server import settings_env
 from grader.service.store import Store, migrate, open_store
 from grader.settings import load_settings
 
-HEAD = "0007"
+HEAD = "0008"
+#: the Alembic revisions after the hand-written steps: 0006 (bookkeeping) … HEAD
+ALEMBIC = [f"{v:04d}" for v in range(6, int(HEAD) + 1)]
 
 
 @pytest.fixture
@@ -60,7 +62,7 @@ def test_every_earlier_store_upgrades_in_place_keeping_its_data(
             before = snapshot(conn)
         state = store.schema()
         assert (state.current, state.legacy_version) == (None, version)
-        expected = [f"{v:04d}" for v in range(version + 1, LEGACY_LATEST + 1)] + ["0006", HEAD]
+        expected = [f"{v:04d}" for v in range(version + 1, LEGACY_LATEST + 1)] + ALEMBIC
         assert [r.id for r in state.pending] == expected
 
         assert [r.id for r in migrate(store)] == expected
@@ -111,7 +113,7 @@ def test_a_store_upgraded_by_a_newer_grader_is_refused(store: Store) -> None:
     """Does a store at a revision this grader does not know stop it, saying to upgrade the grader?"""
     with store.write() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = 'f00dcafe'"))
-    with pytest.raises(UsageError, match=r"migration 'f00dcafe'.*knows up to 0007.*upgrade the grader package"):
+    with pytest.raises(UsageError, match=r"migration 'f00dcafe'.*knows up to 0008.*upgrade the grader package"):
         open_store(store.engine.url.render_as_string(hide_password=False))
     with store.read() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "f00dcafe"
@@ -133,14 +135,14 @@ def test_a_hand_written_store_from_the_future_is_refused(store_url: str) -> None
 
 BROKEN = '''"""a revision that fails half-way
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0099
+Revises: HEAD
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0099"
+down_revision = "HEAD"
 
 
 def upgrade() -> None:
@@ -153,10 +155,10 @@ def upgrade() -> None:
 def test_a_failed_migration_leaves_the_store_as_it_was(
     store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Does a revision failing after 0004 … 0007 ran roll all of them back, on SQLite as on PostgreSQL?"""
+    """Does a revision failing after 0004 … HEAD ran roll all of them back, on SQLite as on PostgreSQL?"""
     scripts = tmp_path / "migrations"
     shutil.copytree(migrations.HERE, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "r0008_broken.py").write_text(BROKEN)
+    (scripts / "versions" / "r0099_broken.py").write_text(BROKEN.replace("HEAD", HEAD))
     store = _legacy_store(store_url, 3)
     try:
         with store.read() as conn:
@@ -169,7 +171,7 @@ def test_a_failed_migration_leaves_the_store_as_it_was(
             assert snapshot(conn) == before
             assert conn.execute(sa.text("SELECT MAX(version) FROM schema_version")).scalar() == 3
         monkeypatch.undo()
-        assert [r.id for r in migrate(store)] == ["0004", "0005", "0006", HEAD]
+        assert [r.id for r in migrate(store)] == ["0004", "0005", *ALEMBIC]
     finally:
         store.dispose()
 
@@ -187,12 +189,12 @@ def test_grader_db_current_and_upgrade(
     assert cli.main(["db", "current"]) == 0
     out = capsys.readouterr().out
     assert f"the store at {url}: no revision (hand-written schema version 2, made before Alembic)" in out
-    assert "5 to apply by `grader db upgrade`" in out and "  0003 one active job" in out
+    assert f"{3 + len(ALEMBIC)} to apply by `grader db upgrade`" in out and "  0003 one active job" in out
 
     assert cli.main(["db", "upgrade"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"upgraded the store at {url} from schema version 2 to {HEAD}:"
-    assert [line.split()[0] for line in lines[1:]] == ["0003", "0004", "0005", "0006", HEAD]
+    assert [line.split()[0] for line in lines[1:]] == ["0003", "0004", "0005", *ALEMBIC]
 
     assert cli.main(["db", "upgrade"]) == 0
     assert capsys.readouterr().out == f"the store at {url} is at {HEAD}, the latest: nothing to do\n"
