@@ -162,6 +162,46 @@ manual_grades = sa.Table(
     sa.Column("graded_at", sa.Float, nullable=False),
 )
 
+#: an exercise's counted submissions graded again with its current bundle (revision 0009;
+#: grader/service/regrade.py): ``grading`` → ``ready`` → ``applied`` (or ``cancelled`` by a later regrade)
+regrades = sa.Table(
+    "regrades",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("exercise", sa.String(128), nullable=False),
+    sa.Column("requested_by", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    #: when its last job ended (``ready``)
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("applied_at", sa.Float, nullable=True),
+)
+
+#: one submission of a regrade: a job with its own lease (``queued`` → ``running`` → ``graded`` | ``failed``),
+#: the result it replaces (kept for good) and the new one (revision 0009)
+regrade_results = sa.Table(
+    "regrade_results",
+    metadata,
+    sa.Column("regrade_id", sa.String(36), sa.ForeignKey("regrades.id"), primary_key=True),
+    sa.Column("submission_id", sa.String(36), sa.ForeignKey("submissions.id"), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("lease_owner", sa.String(200), nullable=True),
+    sa.Column("lease_expires_at", sa.Float, nullable=True),
+    #: not claimed before this time (back-off after a failed attempt)
+    sa.Column("available_at", sa.Float, nullable=False),
+    sa.Column("old_score", sa.Float, nullable=True),
+    sa.Column("old_max_score", sa.Float, nullable=True),
+    #: the submission's Result JSON when the regrade began: what apply replaces
+    sa.Column("old_result", sa.Text, nullable=True),
+    sa.Column("new_score", sa.Float, nullable=True),
+    sa.Column("new_max_score", sa.Float, nullable=True),
+    sa.Column("new_result", sa.Text, nullable=True),
+    #: why it failed (or what the last attempt said)
+    sa.Column("message", sa.Text, nullable=False, server_default=""),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
 
 # --- engine and transactions ------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from grader.service.server import settings_env
 from grader.service.store import Store, migrate, open_store
 from grader.settings import load_settings
 
-HEAD = "0008"
+HEAD = "0009"
 #: the Alembic revisions after the hand-written steps: 0006 (bookkeeping) … HEAD
 ALEMBIC = [f"{v:04d}" for v in range(6, int(HEAD) + 1)]
 
@@ -113,7 +113,7 @@ def test_a_store_upgraded_by_a_newer_grader_is_refused(store: Store) -> None:
     """Does a store at a revision this grader does not know stop it, saying to upgrade the grader?"""
     with store.write() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = 'f00dcafe'"))
-    with pytest.raises(UsageError, match=r"migration 'f00dcafe'.*knows up to 0008.*upgrade the grader package"):
+    with pytest.raises(UsageError, match=r"migration 'f00dcafe'.*knows up to 0009.*upgrade the grader package"):
         open_store(store.engine.url.render_as_string(hide_password=False))
     with store.read() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "f00dcafe"
