@@ -82,6 +82,7 @@ def test_json_matches_the_schema() -> None:
         "wanted_device",
         "device_note",
         "checks",
+        "manual",
     }
     assert set(data["checks"][0]) == {"id", "name", "hidden", "points", "max_points", "status", "message"}
     assert [c["status"] for c in data["checks"]] == ["pass", "fail", "not-run", "pass"]
