@@ -5,7 +5,8 @@ The pipeline for one notebook is a short list of small steps, each testable on o
 1. :func:`lint` — refuse a solution that breaks the authoring rules (all problems at once), and
    return warnings about what is probably a mistake;
 2. :func:`make_exercise` — drop hidden checks, replace solution regions with stubs
-   (:func:`strip_solution`), clear outputs, keep every cell id, stamp the exercise id and
+   (:func:`strip_solution`), stub manual answers and put their rubric above them, clear
+   outputs, keep every cell id, stamp the exercise id and
    put the generated header ("Open in Colab" badge, how to check and submit) and the Colab
    setup cell under the title and the submit cell at the end;
 3. :func:`assign` — do that for every solution and write ``exercises/`` (with the files each
@@ -19,6 +20,7 @@ Modules, one concept each:
   Colab badge URL, the generated header, setup and submit cells;
 - :mod:`~grader.authoring.files` — the data and asset files a solution declares it ships;
 - :mod:`~grader.authoring.device` — the device a solution asks to be graded on (cpu or gpu);
+- :mod:`~grader.authoring.manual` — manual answers as learners get them: the stubbed answer, its rubric cell;
 - :mod:`~grader.authoring.lint` — the authoring rules;
 - :mod:`~grader.authoring.generate` — :func:`make_exercise`, :func:`assign`, :func:`render_report`.
 

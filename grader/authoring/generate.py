@@ -26,11 +26,13 @@ from grader.authoring.colab import (
 )
 from grader.authoring.files import declared_files, declared_names
 from grader.authoring.lint import lint
+from grader.authoring.manual import stub_answer, with_rubric_cells
 from grader.authoring.stubs import has_marker, strip_solution
 from grader.errors import AuthoringError, MarkerError, StaleExercises
 from grader.format import markers
 from grader.format.cells import cell_role, describe_cell
 from grader.format.notebooks import notebook_text, read_notebook, write_notebook
+from grader.format.rubric import manual_answers
 from grader.settings import Settings
 
 #: cell metadata that changes on every run and must not reach the generated file
@@ -43,13 +45,15 @@ def _learner_cell(cell: NotebookNode, place: str) -> NotebookNode | None:
     cell_id = cell.get("id")
     if not cell_id:
         raise AuthoringError(f"{place}: the cell has no id; save the notebook with Jupyter 4.5+ (JupyterLab 3+)")
-    if cell_id in markers.GENERATED_IDS:
-        raise AuthoringError(f"{place}: the cell id {cell_id!r} is reserved for the generated header; change it")
+    if cell_id in markers.GENERATED_IDS or str(cell_id).startswith(markers.RUBRIC_ID_PREFIX):
+        raise AuthoringError(f"{place}: the cell id {cell_id!r} is reserved for generated cells; change it")
     role = cell_role(cell)
     if role == markers.TAG_HIDDEN_CHECK:
         return None
     if role == markers.TAG_EXERCISE:
         cell.source = strip_solution(cell.source, where=place)
+    elif role == markers.TAG_MANUAL:
+        stub_answer(cell, where=place)
     elif has_marker(cell.source, markdown=cell.cell_type == "markdown"):
         raise MarkerError(f"{place}: solution markers outside an exercise cell would be shipped to learners")
     for key in _VOLATILE_CELL_META:
@@ -65,14 +69,16 @@ def make_exercise(solution: NotebookNode, *, exercise_id: str, repo_url: str, br
 
     Hidden checks are dropped, solution regions become stubs, outputs and execution counts are
     cleared, every remaining cell keeps its nbformat id (grading matches learner cells to the
-    reference by id), ``nb.metadata["grader"]`` records the exercise id; under the title go a
+    reference by id), ``nb.metadata["grader"]`` records the exercise id; each manual answer is
+    stubbed and gets its rubric in a generated cell above it (:mod:`grader.authoring.manual`); under the title go a
     header cell (the "Open in Colab" badge where the host allows one, how to check and submit) and
     the Colab-only setup cell (which also fetches the files the solution declares), and a submit
     cell ends the notebook. ``repo_url`` may be ``""`` (no repository). Equal inputs give equal outputs.
 
     Raises:
         AuthoringError: a cell has no id, uses a reserved id, or a non-exercise cell holds a
-            solution marker (it would be shipped as it is); the repository URL is not a git URL;
+            solution marker (it would be shipped as it is); a manual answer lacks its id, points
+            or rubric, or its rubric's points do not add up; the repository URL is not a git URL;
             the declared files are malformed.
         MarkerError: an exercise cell's markers are unbalanced.
     """
@@ -80,12 +86,17 @@ def make_exercise(solution: NotebookNode, *, exercise_id: str, repo_url: str, br
         raise AuthoringError(f"exercise id {exercise_id!r} must be a plain file stem like '03-data-assumptions'")
     url = host(repo_url, branch).badge_url(exercise_id)
     files = declared_names(solution, path=f"solutions/{exercise_id}.ipynb")
+    try:
+        answers = manual_answers(solution)
+    except AuthoringError as exc:
+        raise AuthoringError(f"solutions/{exercise_id}.ipynb, {exc}") from None
     nb = copy.deepcopy(solution)
     cells = []
     for index, cell in enumerate(nb.cells):
         learner = _learner_cell(cell, describe_cell(nb, index, path=f"solutions/{exercise_id}.ipynb", show="id"))
         if learner is not None:
             cells.append(learner)
+    cells = with_rubric_cells(cells, answers)
     at = title_end(cells)
     generated = [header_cell(exercise_id, url), setup_cell(repo_url, branch, files)]
     nb.cells = [*cells[:at], *generated, *cells[at:], submit_cell(exercise_id)]

@@ -21,6 +21,7 @@ from grader.authoring.stubs import marker_lines, near_misses, python_code, strip
 from grader.errors import AuthoringError, MarkerError
 from grader.format import markers
 from grader.format.cells import GRADED_ID, cell_role, describe_cell, graded_problems, grader_meta, role_tags
+from grader.format.rubric import manual_problems
 
 _ROLE_CODE_ONLY = (markers.TAG_HIDDEN_CHECK, markers.TAG_EXERCISE, markers.TAG_CHECK)
 
@@ -113,6 +114,24 @@ def _stray_markers(place: str, cell: NotebookNode) -> list[str]:
     ]
 
 
+def _lint_manual(place: str, cell: NotebookNode, found: _Problems) -> None:
+    """A manual answer: its id, points and rubric (adding up); a code answer's markers, exact and balanced.
+
+    A Markdown answer is replaced whole in the learner's copy, so markers in it ship nothing.
+    """
+    for message in manual_problems(cell, place):
+        found.add(message)
+    if cell.cell_type != "code":
+        return
+    source = cell.get("source", "")
+    for message in near_misses(source, place):
+        found.add(message, marker=True)
+    try:
+        strip_solution(source, where=place)
+    except MarkerError as exc:
+        found.add(str(exc), marker=True)
+
+
 def _lint_cell(place: str, cell: NotebookNode, found: _Problems) -> None:
     roles = role_tags(cell)
     role = cell_role(cell)
@@ -125,6 +144,9 @@ def _lint_cell(place: str, cell: NotebookNode, found: _Problems) -> None:
         return
     if role == markers.TAG_EXERCISE:
         _lint_exercise(place, cell, found)
+        return
+    if role == markers.TAG_MANUAL:
+        _lint_manual(place, cell, found)
         return
     for message in _stray_markers(place, cell):
         found.add(message, marker=True)
@@ -143,6 +165,18 @@ def _duplicates(path: str, key: str, ids: dict[str, list[int]], found: _Problems
         if len(indices) > 1:
             cells = ", ".join(f"cell {i + 1}" for i in indices)
             found.add(f"{path}, {cells}: {key} {value!r} is used {len(indices)} times; ids must be unique")
+
+
+def _answers_and_checks(
+    path: str, answers: dict[str, list[int]], checks: dict[str, list[int]], found: _Problems
+) -> None:
+    """A manual answer may not share its id with a check: feedback and the gradebook list both by id."""
+    for value in sorted(answers.keys() & checks.keys()):
+        found.add(
+            f"{path}, cell {answers[value][0] + 1}: answer id {value!r} is also the id of the check in cell "
+            f"{checks[value][0] + 1}; a manual answer and a check cannot share an id (feedback and the gradebook "
+            "list them together), give the answer the next free number"
+        )
 
 
 # --- warnings: allowed, but probably a mistake -------------------------------------------
@@ -278,13 +312,15 @@ def lint(nb: NotebookNode, *, path: str) -> list[str]:
 
     Raises:
         MarkerError: only marker problems were found (unbalanced, nested, misspelt, misplaced).
-        AuthoringError: any other problem (metadata, titles, ids, roles, hidden checks, a declared
+        AuthoringError: any other problem (metadata, titles, ids, roles, hidden checks, a manual
+            answer's rubric that is missing or does not add up to its points, a declared
             file path that is absolute or leaves ``solutions/``, a device other than cpu or gpu).
     """
     found = _Problems()
     cell_ids: dict[str, list[int]] = defaultdict(list)
     graded_ids: dict[str, list[int]] = defaultdict(list)
     exercise_ids: dict[str, list[int]] = defaultdict(list)
+    answer_ids: dict[str, list[int]] = defaultdict(list)
     for index, cell in enumerate(nb.cells):
         place = describe_cell(nb, index, path=path, show="id")
         cell_id = cell.get("id")
@@ -294,6 +330,11 @@ def lint(nb: NotebookNode, *, path: str) -> list[str]:
             cell_ids[cell_id].append(index)
             if cell_id in markers.GENERATED_IDS:
                 found.add(f"{place}: the id {cell_id!r} is reserved for generated cells")
+            elif str(cell_id).startswith(markers.RUBRIC_ID_PREFIX):
+                found.add(
+                    f"{place}: ids starting with {markers.RUBRIC_ID_PREFIX!r} are reserved for the rubric cells "
+                    "`grader assign` generates above manual answers; change the id"
+                )
         _lint_cell(place, cell, found)
         value = grader_meta(cell).get(markers.META_ID)
         if isinstance(value, str):
@@ -302,9 +343,13 @@ def lint(nb: NotebookNode, *, path: str) -> list[str]:
                 graded_ids[value].append(index)
             elif role == markers.TAG_EXERCISE:
                 exercise_ids[value].append(index)
+            elif role == markers.TAG_MANUAL:
+                answer_ids[value].append(index)
     _duplicates(path, "cell id", cell_ids, found)
     _duplicates(path, "check id", graded_ids, found)
     _duplicates(path, "exercise id", exercise_ids, found)
+    _duplicates(path, "answer id", answer_ids, found)
+    _answers_and_checks(path, answer_ids, graded_ids, found)
     for message in declaration_problems(nb, path=path):
         found.add(message)
     for message in criterion_problems(nb, path=path)[0]:

@@ -8,6 +8,10 @@ The files the exercise ships are next to it in ``exercises/``; a notebook kept e
 those it lacks copied next to it (read-only, as the Colab setup cell fetches them), never
 replacing a file that is there.
 
+Manually graded answers (``manual`` cells) do not run and score nothing here, as in grading: the
+result lists them (:attr:`Result.manual`, "graded by an instructor"), read from the course's
+``exercises/<id>.ipynb`` when it is there, else from the learner's notebook.
+
 This runs unsandboxed on purpose: it is the learner's code on the learner's machine.
 """
 
@@ -24,6 +28,7 @@ from grader.errors import AuthoringError, InvalidNotebook
 from grader.format import markers
 from grader.format.cells import GradedCell, cell_role, graded_cells
 from grader.format.notebooks import read_notebook
+from grader.format.rubric import ManualAnswer, manual_answers
 from grader.grading import results
 from grader.grading.assembly import learner_source
 from grader.grading.engine import read_submission, with_cell_ids
@@ -34,12 +39,13 @@ from grader.settings import Settings
 
 
 def self_check_notebook(nb: NotebookNode) -> NotebookNode:
-    """The learner's notebook as it is run: hidden checks (if any) and the submit cell dropped, outputs cleared."""
+    """The learner's notebook as it is run: hidden checks (if any), manual answers (grading does not run
+    them either) and the submit cell dropped, outputs cleared."""
     runnable = copy.deepcopy(nb)
     runnable.cells = [
         cell
         for cell in runnable.cells
-        if cell_role(cell) != markers.TAG_HIDDEN_CHECK and cell.get("id") != markers.SUBMIT_ID
+        if cell_role(cell) not in (markers.TAG_HIDDEN_CHECK, markers.TAG_MANUAL) and cell.get("id") != markers.SUBMIT_ID
     ]
     for cell in runnable.cells:
         cell.source = learner_source(cell)
@@ -63,6 +69,16 @@ def exercise_files(settings: Settings, exercise: object) -> dict[str, Path]:
         return authoring.declared_files(solution, root=settings.root, solutions_dir=settings.solutions_dir, path=path)
     except (InvalidNotebook, AuthoringError):  # the author's problem, which `grader assign` reports
         return {}
+
+
+def exercise_manual(settings: Settings, exercise: object, nb: NotebookNode) -> tuple[ManualAnswer, ...]:
+    """The exercise's manual answers: from ``exercises/<exercise>.ipynb`` when the course has it, else from ``nb``."""
+    if isinstance(exercise, str) and Path(exercise).name == exercise and not exercise.startswith("."):
+        try:
+            return tuple(manual_answers(read_notebook(settings.exercises_dir / f"{exercise}.ipynb"), strict=False))
+        except (InvalidNotebook, OSError):
+            pass
+    return tuple(manual_answers(nb, strict=False))
 
 
 def check_notebook(settings: Settings, path: Path) -> Result:
@@ -108,4 +124,5 @@ def check_notebook(settings: Settings, path: Path) -> Result:
         checks=scored.checks,
         message=results.grading_error(outcome.runner_failure()) if scored.grading_error else "",
         isolation=results.LOCAL_SELF_CHECK,
+        manual=exercise_manual(settings, exercise, nb),
     )

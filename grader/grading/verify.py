@@ -7,6 +7,11 @@ For each ``solutions/<id>.ipynb``:
 3. the blank stub (:func:`grader.authoring.make_exercise` of the solution) scores **zero on
    every graded check** — a check the stub passes cannot fail, and must be fixed;
 4. three gradings of the solution give identical verdicts (no flaky checks).
+
+Manually graded answers (:mod:`grader.format.rubric`) are not graded here: the report lists each
+(id, points, the rubric's total), the lint refuses a rubric whose points do not add up, and the
+stub must keep every answer cell for the learner to write in. Their points are never part of the
+automatic scores above.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import nbformat
 from grader import authoring
 from grader.errors import AuthoringError, UsageError, VerificationFailed
 from grader.format.notebooks import read_notebook
+from grader.format.rubric import ManualAnswer, learner_answer
 from grader.grading.bundle import build_bundle, known_exercises
 from grader.grading.engine import grade_notebook
 from grader.grading.results import Result, points_text
@@ -45,6 +51,8 @@ class ExerciseReport:
     duration_s: float = 0.0
     #: gradings of the solution compared (besides the bundle's reference run)
     reruns: int = RERUNS
+    #: the manually graded answers (an instructor scores them; not in the scores above)
+    manual: tuple[ManualAnswer, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -85,6 +93,16 @@ def _stub_problems(exercise: str, result: Result) -> list[str]:
     ]
 
 
+def _manual_problems(exercise: str, answers: tuple[ManualAnswer, ...], stub: nbformat.NotebookNode) -> list[str]:
+    """A manual answer the learner's stub lacks could never be written, so never graded."""
+    return [
+        f"solutions/{exercise}.ipynb: {answer.label} has no cell in the learner's stub; "
+        "run `grader assign` with the current grader"
+        for answer in answers
+        if learner_answer(stub, answer) is None
+    ]
+
+
 def _stability_problems(exercise: str, runs: list[Result]) -> list[str]:
     problems = []
     first = _verdicts(runs[0])
@@ -122,6 +140,7 @@ def verify_exercise(settings: Settings, exercise: str, *, jobs: int = 1, reruns:
     stub_result, runs = graded[0], graded[1:]
     problems = _solution_problems(exercise, runs[0]) + _stub_problems(exercise, stub_result)
     problems += _stability_problems(exercise, runs)
+    problems += _manual_problems(exercise, bundle.manual, stub)
     return ExerciseReport(
         exercise,
         tuple(problems),
@@ -130,6 +149,7 @@ def verify_exercise(settings: Settings, exercise: str, *, jobs: int = 1, reruns:
         stub_score=stub_result.score,
         duration_s=time.perf_counter() - started,
         reruns=reruns,
+        manual=bundle.manual,
     )
 
 
@@ -164,14 +184,25 @@ def to_json(report: VerifyReport) -> dict[str, Any]:
                 "stub_score": e.stub_score,
                 "duration_s": round(e.duration_s, 3),
                 "problems": list(e.problems),
+                "manual": [
+                    {**answer.to_dict(), "rubric_total": sum(c.points for c in answer.rubric)} for answer in e.manual
+                ],
             }
             for e in report.exercises
         ],
     }
 
 
+def manual_line(answer: ManualAnswer) -> str:
+    """``manual  Answer 20.7: Why the small scorer ships: 4 points, rubric 2 + 2 = 4, graded by an instructor``"""
+    parts = " + ".join(points_text(c.points) for c in answer.rubric)
+    total = points_text(sum(c.points for c in answer.rubric))
+    points = points_text(answer.points)
+    return f"manual  {answer.label}: {points} points, rubric {parts} = {total}, graded by an instructor"
+
+
 def render_text(report: VerifyReport) -> str:
-    """One line per exercise, its problems indented under it."""
+    """One line per exercise, its manual answers and its problems indented under it."""
     if not report.exercises:
         return "no solutions/*.ipynb found; nothing to verify"
     lines = []
@@ -181,6 +212,7 @@ def render_text(report: VerifyReport) -> str:
             lines.append(
                 f"ok    {e.exercise}: solution {score}, stub 0, {e.reruns} stable gradings ({e.duration_s:.1f} s)"
             )
+            lines += [f"        {manual_line(answer)}" for answer in e.manual]
         else:
             lines.append(f"FAIL  {e.exercise}:")
             lines += [f"        {problem}" for problem in e.problems]
