@@ -48,7 +48,7 @@ from typing import Literal, Protocol
 from grader.errors import StoreUnavailable, UsageError
 from grader.grading.placement import Placement, cpu_placement, kernel_setup, worker_placement
 from grader.grading.results import Result
-from grader.service import fairness, leases, queue, registry
+from grader.service import fairness, leases, queue, registry, regrade
 from grader.service.queue import Job
 from grader.service.statuses import SubmissionStatus
 from grader.service.store import Store, open_store
@@ -140,8 +140,12 @@ def release_dead_here(settings: Settings, store: Store) -> None:
 class Heartbeat:
     """Renews a lease every third of its length until stopped; notes when the lease was lost."""
 
-    def __init__(self, store: Store, job_id: str, owner: str, lease_s: float) -> None:
+    def __init__(
+        self, store: Store, job_id: str, owner: str, lease_s: float, renew: Callable[[], bool] | None = None
+    ) -> None:
+        """``renew``: how to renew the lease (default: the submission's, :func:`grader.service.leases.renew`)."""
         self._store, self._job_id, self._owner, self._lease_s = store, job_id, owner, lease_s
+        self._renew = renew or (lambda: leases.renew(store, job_id, owner, lease_s=lease_s))
         self._stop = threading.Event()
         self.lost = False
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id[:8]}", daemon=True)
@@ -149,7 +153,7 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self._lease_s / 3):
             try:
-                if not leases.renew(self._store, self._job_id, self._owner, lease_s=self._lease_s):
+                if not self._renew():
                     self.lost = True
                     log.warning("lost the lease on %s (it expired and was taken over)", self._job_id)
                     return
@@ -219,10 +223,55 @@ def process(
     return Processed("recorded", result.status)
 
 
+def process_regrade(
+    settings: Settings, store: Store, grade: GradeFunction, job: regrade.RegradeJob, placement: Placement | None = None
+) -> Processed:
+    """Grade one claimed regrade job and keep its new result with the regrade (:mod:`grader.service.regrade`);
+    the submission itself is not touched until the regrade is applied."""
+    placement = placement or cpu_placement()
+    told = _takes_placement(grade)
+    error: str | None = None
+    result: Result | None = None
+    renew = functools.partial(regrade.renew, store, job, lease_s=settings.lease_s)
+    with Heartbeat(store, job.submission_id, job.lease_owner, settings.lease_s, renew=renew) as heartbeat:
+        try:
+            extra = {"placement": placement} if told else {}
+            result = grade(settings, job.notebook, exercise=job.exercise, name=job.filename, **extra)
+            result = stamp_device(result, placement, job.device, told=told)
+        except Exception as exc:  # the grader failed: retried, then the job fails (the old result stays)
+            log.exception("regrading %s (attempt %d) raised", job.submission_id, job.attempts)
+            error = f"grading error: {type(exc).__name__}: {exc}"
+    if heartbeat.lost:
+        return Processed("lost-lease", None)
+    if result is not None and result.status == SubmissionStatus.ERROR:
+        error = result.message
+    if error is not None:
+        state = regrade.fail(
+            store, job, error, max_attempts=settings.max_attempts, backoff_s=queue.backoff_s(job.attempts)
+        )
+        if state is None:
+            return Processed("lost-lease", None)
+        return Processed("dead-lettered" if state == regrade.FAILED else "retrying", state)
+    if result is None or not regrade.record(store, job, result):
+        return Processed("lost-lease", None)
+    return Processed("recorded", regrade.GRADED if result.status == SubmissionStatus.GRADED else regrade.FAILED)
+
+
+def run_regrade_once(
+    settings: Settings, store: Store, grade: GradeFunction, owner: str, placement: Placement | None = None
+) -> Processed | None:
+    """Claim the oldest regrade job and process it; None when there is none."""
+    job = regrade.claim(store, owner, lease_s=settings.lease_s, max_attempts=settings.max_attempts)
+    return process_regrade(settings, store, grade, job, placement) if job is not None else None
+
+
 def run_once(
     settings: Settings, store: Store, grade: GradeFunction, owner: str, placement: Placement | None = None
 ) -> Processed | None:
-    """Claim the fairest job this worker may take (by its ``placement``) and process it; None when there is none."""
+    """Claim the fairest job this worker may take (by its ``placement``) and process it; None when there is none.
+
+    Regrade jobs (:mod:`grader.service.regrade`) are taken only when no learner's submission is claimable.
+    """
     placement = placement or cpu_placement()
     job = queue.claim(
         store,
@@ -233,7 +282,9 @@ def run_once(
         worker_ttl_s=settings.worker_ttl_s,
         max_running_per_learner=settings.max_running_per_learner,
     )
-    return process(settings, store, grade, job, placement) if job is not None else None
+    if job is None:
+        return run_regrade_once(settings, store, grade, owner, placement)
+    return process(settings, store, grade, job, placement)
 
 
 @dataclass(frozen=True)
