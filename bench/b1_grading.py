@@ -44,7 +44,7 @@ TARGET_EXTRA_S = 1.0
 
 def machine() -> dict[str, object]:
     """Where the numbers were measured (B1 and B4 record the same fields)."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in ("pytest", "nbval", "papermill", "nbclient", "jupyter-client", "ipykernel", "numpy", "pandas"):
         try:
             versions[dist] = importlib.metadata.version(dist)

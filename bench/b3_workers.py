@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -129,7 +130,7 @@ def run(jobs: int, repeats: int, console: Console) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="b3-") as tmp:
         root = Path(tmp)
 
-        def arm(count: int) -> object:
+        def arm(count: int) -> Callable[[], object]:
             def timed() -> None:
                 pool = Pool(root, count, solution)  # started and warmed up outside the timing below
                 try:

@@ -17,6 +17,7 @@ import os
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -64,7 +65,7 @@ def run(base: int, repeats: int, console: Console) -> dict[str, object]:
             nbformat.write(submission_of(solution, exercise), path)
             submissions[name] = path
 
-        def grader_arm(name: str) -> object:
+        def grader_arm(name: str) -> Callable[[], object]:
             def arm() -> None:
                 result = grade_notebook(settings, submissions[name])  # type: ignore[arg-type]
                 if result.score != sizes[name]:

@@ -97,7 +97,7 @@ def run(
         overrides: dict[str, object] = {"data_dir": Path(tmp) / "serve", "port": 0, "service_workers": workers}
         if grade_seconds is not None:
             overrides["grade_function"] = "bench.b7_burst:synthetic_grade"
-        settings = load_settings(**overrides)
+        settings = load_settings(None, **overrides)
         store = open_store(settings)
         tokens = [accounts.add_user(store, f"learner{i:02d}")[1] for i in range(learners)]
         store.dispose()
@@ -162,7 +162,10 @@ def _burst(
                 status, _ = _call(f"{base}/api/submissions/{sid}", token)
                 elapsed = (time.perf_counter() - started) * 1000
                 with lock:
-                    (reads_ms if status == 200 else read_errors).append(elapsed if status == 200 else status)
+                    if status == 200:
+                        reads_ms.append(elapsed)
+                    else:
+                        read_errors.append(status)
             stop.wait(0.05)
 
     readers = [threading.Thread(target=read, daemon=True) for _ in range(2)]

@@ -23,6 +23,7 @@ import datetime
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -52,7 +53,7 @@ def run(repeats: int, console: Console) -> dict[str, object]:
         nbformat.write(submission_of(solution, EXERCISE), submission)
         isolation: dict[str, str] = {}
 
-        def arm(name: str, settings: object) -> object:
+        def arm(name: str, settings: object) -> Callable[[], object]:
             def grade() -> None:
                 result = grade_notebook(settings, submission)  # type: ignore[arg-type]
                 if result.status != "graded" or result.score != result.max_score:

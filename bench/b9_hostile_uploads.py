@@ -126,7 +126,12 @@ def poll(base: str, seconds: float) -> list[tuple[float, float]]:
     in its own process; it prints ``ready`` on stderr once it polls)."""
     found: list[tuple[float, float]] = []
     stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+
+    def wait_for_stdin() -> None:
+        sys.stdin.read()
+        stop.set()
+
+    threading.Thread(target=wait_for_stdin, daemon=True).start()
     end = time.time() + seconds
     while not stop.is_set() and time.time() < end:
         started = time.time()
