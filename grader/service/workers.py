@@ -48,7 +48,7 @@ from typing import Literal, Protocol
 from grader.errors import StoreUnavailable, UsageError
 from grader.grading.placement import Placement, cpu_placement, kernel_setup, worker_placement
 from grader.grading.results import Result
-from grader.service import fairness, leases, queue, registry, regrade
+from grader.service import fairness, leases, queue, registry, regrade_jobs
 from grader.service.queue import Job
 from grader.service.statuses import SubmissionStatus
 from grader.service.store import Store, open_store
@@ -224,15 +224,19 @@ def process(
 
 
 def process_regrade(
-    settings: Settings, store: Store, grade: GradeFunction, job: regrade.RegradeJob, placement: Placement | None = None
+    settings: Settings,
+    store: Store,
+    grade: GradeFunction,
+    job: regrade_jobs.RegradeJob,
+    placement: Placement | None = None,
 ) -> Processed:
-    """Grade one claimed regrade job and keep its new result with the regrade (:mod:`grader.service.regrade`);
+    """Grade one claimed regrade job and keep its new result with the regrade (:mod:`grader.service.regrade_jobs`);
     the submission itself is not touched until the regrade is applied."""
     placement = placement or cpu_placement()
     told = _takes_placement(grade)
     error: str | None = None
     result: Result | None = None
-    renew = functools.partial(regrade.renew, store, job, lease_s=settings.lease_s)
+    renew = functools.partial(regrade_jobs.renew, store, job, lease_s=settings.lease_s)
     with Heartbeat(store, job.submission_id, job.lease_owner, settings.lease_s, renew=renew) as heartbeat:
         try:
             extra = {"placement": placement} if told else {}
@@ -246,22 +250,24 @@ def process_regrade(
     if result is not None and result.status == SubmissionStatus.ERROR:
         error = result.message
     if error is not None:
-        state = regrade.fail(
+        state = regrade_jobs.fail(
             store, job, error, max_attempts=settings.max_attempts, backoff_s=queue.backoff_s(job.attempts)
         )
         if state is None:
             return Processed("lost-lease", None)
-        return Processed("dead-lettered" if state == regrade.FAILED else "retrying", state)
-    if result is None or not regrade.record(store, job, result):
+        return Processed("dead-lettered" if state == regrade_jobs.FAILED else "retrying", state)
+    if result is None or not regrade_jobs.record(store, job, result):
         return Processed("lost-lease", None)
-    return Processed("recorded", regrade.GRADED if result.status == SubmissionStatus.GRADED else regrade.FAILED)
+    return Processed(
+        "recorded", regrade_jobs.GRADED if result.status == SubmissionStatus.GRADED else regrade_jobs.FAILED
+    )
 
 
 def run_regrade_once(
     settings: Settings, store: Store, grade: GradeFunction, owner: str, placement: Placement | None = None
 ) -> Processed | None:
     """Claim the oldest regrade job and process it; None when there is none."""
-    job = regrade.claim(store, owner, lease_s=settings.lease_s, max_attempts=settings.max_attempts)
+    job = regrade_jobs.claim(store, owner, lease_s=settings.lease_s, max_attempts=settings.max_attempts)
     return process_regrade(settings, store, grade, job, placement) if job is not None else None
 
 
@@ -270,7 +276,7 @@ def run_once(
 ) -> Processed | None:
     """Claim the fairest job this worker may take (by its ``placement``) and process it; None when there is none.
 
-    Regrade jobs (:mod:`grader.service.regrade`) are taken only when no learner's submission is claimable.
+    Regrade jobs (:mod:`grader.service.regrade_jobs`) are taken only when no learner's submission is claimable.
     """
     placement = placement or cpu_placement()
     job = queue.claim(
