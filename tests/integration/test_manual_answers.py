@@ -1,9 +1,9 @@
 """Manual answers with real kernels: a small exercise with a Markdown and a code answer graded by a person.
 
-The exercise (``98-manual``): one exercise cell and its check (1 point), a hidden check (2 points),
-a Markdown answer 8.7 (3 points) and a code answer 8.8 (2 points). Grading must list the answers with
-their rubrics, never run them and never count them; `grader check` the same; `grader verify` reports
-them. The bundle is built once for the module.
+The exercise (``98-manual``): one exercise cell, a code answer 8.8 (2 points) right after it, the
+exercise's check (1 point) and a hidden check (2 points), and a Markdown answer 8.7 (3 points).
+Grading must list the answers with their rubrics, never run them and never count them; `grader
+check` the same; `grader verify` reports them. The bundle is built once for the module.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def solution() -> NotebookNode:
     nb.cells = [
         title,
         code(DOUBLE, "ex-double", markers.TAG_EXERCISE, {"id": "8.1"}),
+        manual("code", "# BEGIN SOLUTION\nprint([double(x) for x in range(3)])\n# END SOLUTION", "plot", PLOT),
         code(
             "# Check 8.1: two doubles to four\nassert double(2) == 4",
             "check-1",
@@ -72,7 +73,6 @@ def solution() -> NotebookNode:
             {"id": "8.2", "points": 2},
         ),
         manual("markdown", "Because a pair is two: `double(3)` is 6.", "why", WHY),
-        manual("code", "# BEGIN SOLUTION\nprint([double(x) for x in range(3)])\n# END SOLUTION", "plot", PLOT),
     ]
     return nb
 
@@ -113,6 +113,14 @@ def test_grade_json_lists_manual_answers_without_counting_them(
         assert [check["id"] for check in graded["checks"]] == ["8.1", "8.2"]
         assert graded["manual"] == [
             {
+                "id": "8.8",
+                "title": "answer 8.8",
+                "points": 2.0,
+                "rubric": [{"points": 2.0, "description": "Reads the plot"}],
+                "cell_id": "plot",
+                "cell_type": "code",
+            },
+            {
                 "id": "8.7",
                 "title": "Why doubling",
                 "points": 3.0,
@@ -123,21 +131,16 @@ def test_grade_json_lists_manual_answers_without_counting_them(
                 "cell_id": "why",
                 "cell_type": "markdown",
             },
-            {
-                "id": "8.8",
-                "title": "answer 8.8",
-                "points": 2.0,
-                "rubric": [{"points": 2.0, "description": "Reads the plot"}],
-                "cell_id": "plot",
-                "cell_type": "code",
-            },
         ]
 
 
 def test_a_learners_code_answer_never_runs_in_grading_or_self_check(
     in_course: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Can a code answer that defines the exercise's function earn its points? (It must not run at all.)"""
+    """Can a code answer that defines the exercise's function, before the checks, earn their points?
+
+    It must not run at all: in grading (the checks would pass) or in `grader check` (the file would exist).
+    """
     nb = learner_stub(in_course)
     next(c for c in nb.cells if c.get("id") == "plot").source = SNEAKY_ANSWER
     mine = tmp_path / "mine.ipynb"
@@ -149,8 +152,8 @@ def test_a_learners_code_answer_never_runs_in_grading_or_self_check(
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"{mine}: 0/1 points"
     assert out[-2:] == [
-        "  MANUAL  Answer 8.7: Why doubling (3 points): graded by an instructor, not counted here",
         "  MANUAL  Answer 8.8: answer 8.8 (2 points): graded by an instructor, not counted here",
+        "  MANUAL  Answer 8.7: Why doubling (3 points): graded by an instructor, not counted here",
     ]
     assert not (tmp_path / "ran-the-manual-cell").exists()
 
@@ -162,8 +165,8 @@ def test_verify_reports_the_manual_answers(course: Settings) -> None:
     lines = verify.render_text(report).splitlines()
     assert lines[0].startswith(f"ok    {EXERCISE}: solution 3/3, stub 0, 2 stable gradings")
     assert lines[1:] == [
-        "        manual  Answer 8.7: Why doubling: 3 points, rubric 2 + 1 = 3, graded by an instructor",
         "        manual  Answer 8.8: answer 8.8: 2 points, rubric 2 = 2, graded by an instructor",
+        "        manual  Answer 8.7: Why doubling: 3 points, rubric 2 + 1 = 3, graded by an instructor",
     ]
 
 
@@ -172,7 +175,7 @@ def test_verify_refuses_a_rubric_that_does_not_add_up(
 ) -> None:
     """Does verify fail with the lint's message, naming both totals, before running anything?"""
     nb = solution()
-    nb.cells[4].metadata[markers.META_GRADER] = {**WHY, "points": 4}
+    nb.cells[5].metadata[markers.META_GRADER] = {**WHY, "points": 4}
     settings = write_course(tmp_path, EXERCISE, nb)
     for key in [k for k in os.environ if k.startswith(markers.ENV_PREFIX)]:
         monkeypatch.delenv(key)
@@ -180,4 +183,4 @@ def test_verify_refuses_a_rubric_that_does_not_add_up(
     assert cli.main(["verify", EXERCISE]) == 8
     out = capsys.readouterr().out
     assert "FAIL  98-manual:" in out
-    assert "cell 5 (id 'why'): the rubric of answer 8.7 adds up to 3 points but the answer is worth 4" in out
+    assert "cell 6 (id 'why'): the rubric of answer 8.7 adds up to 3 points but the answer is worth 4" in out
