@@ -11,6 +11,7 @@ function :func:`course_grade` at every grading, as the real engine reads the sol
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import nbformat
 import pytest
 import sqlalchemy as sa
-from conftest import EXERCISE, LiveServer, make_settings, wait_until
+from conftest import EXERCISE, REPO, LiveServer, make_settings, wait_until
 from fastapi.testclient import TestClient
 
 from grader import cli
@@ -30,7 +31,7 @@ from grader.service.app import create_app
 from grader.service.regrade import RegradeRefused
 from grader.service.server import settings_env
 from grader.service.store import Store, manual_grades, open_store, regrade_results, regrades, submissions
-from grader.settings import Settings
+from grader.settings import Settings, load_settings
 
 GRADE = "test_service_regrade:course_grade"
 BUGGY = {"accepted": [41, 42], "version": 1}
@@ -395,3 +396,62 @@ def test_an_instructor_regrades_from_the_page_in_a_real_browser(
         assert "1/3" in page.locator("#gradebook").inner_text()
         assert problems == []
         browser.close()
+
+
+@pytest.mark.slow
+def test_a_check_fixed_in_the_real_solution_regrades_with_the_rebuilt_bundle(tmp_path: Path) -> None:
+    """The real engine, the real sandbox, exercise 00 copied: its hidden check 0.2 first forgets the T4's
+    capability (7, 5), so a bf16_is_native that says True there passes; the check is fixed in the solution,
+    the bundle is rebuilt, and the regrade finds the wrong answer: 2 points down, the right one unchanged."""
+    root = tmp_path / "course"
+    for folder in ("solutions", "exercises"):
+        (root / folder).mkdir(parents=True)
+        shutil.copy(REPO / folder / f"{EXERCISE}.ipynb", root / folder)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(REPO / name, root)
+    solution_path = root / "solutions" / f"{EXERCISE}.ipynb"
+    fixed = solution_path.read_text()
+    assert fixed.count("(7, 0), (7, 5), (8, 0)") == 1
+    solution_path.write_text(fixed.replace("(7, 0), (7, 5), (8, 0)", "(7, 0), (8, 0)"))  # the buggy check
+    settings = load_settings(
+        root,
+        build_dir=root / "_build",
+        data_dir=tmp_path / "service",
+        grade_function="grader.grading.engine:grade_notebook",
+        lease_s=60.0,
+        worker_poll_s=0.05,
+        submissions_per_minute=1000,
+        sandbox=True,
+    )
+    right = (REPO / "solutions" / f"{EXERCISE}.ipynb").read_bytes()
+    assert right.count(b"return tuple(capability) >= (8, 0)") == 1
+    wrong = right.replace(b"return tuple(capability) >= (8, 0)", b"return tuple(capability) >= (7, 5)")
+    store = open_store(settings)
+    grade = workers.load_grade_function(settings)
+    try:
+        ids = {}
+        for name, notebook in (("alice", wrong), ("bob", right)):
+            user = accounts.add_user(store, name)[0]
+            ids[name] = queue.enqueue(
+                store, user_id=user.id, exercise=EXERCISE, filename=f"{name}.ipynb", notebook=notebook
+            ).id
+        instructor = accounts.add_user(store, "ines", instructor=True)[0]
+        while workers.run_once(settings, store, grade, "test-worker") is not None:
+            pass
+        before = scores(store)
+        assert before[ids["alice"]][0] == before[ids["bob"]][0] == before[ids["bob"]][1] > 0, before
+
+        solution_path.write_text(fixed)  # the check is fixed
+        started = regrade.start(store, settings, EXERCISE, instructor.id)
+        while workers.run_once(settings, store, grade, "test-worker") is not None:
+            pass
+        ready = regrade.get(store, started.id)
+        assert ready.status == "ready", regrade.render(ready)
+        assert ready.summary() == "0 up, 1 down (−2), 1 unchanged, 0 failed", regrade.render(ready)
+        assert scores(store) == before  # nothing replaced before apply
+        regrade.apply(store, started.id)
+        alice = json.loads(scores(store)[ids["alice"]][2])
+        assert alice["score"] == before[ids["alice"]][0] - 2
+        assert [c["status"] for c in alice["checks"] if c["id"] == "0.2"] == ["fail"]
+    finally:
+        store.dispose()
