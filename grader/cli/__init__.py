@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from grader.cli import instructor, regrade
+from grader.cli import instructor, manual, regrade
 from grader.errors import GraderError, SandboxUnavailable, UsageError
 from grader.format import markers
 from grader.settings import Settings, load_settings
@@ -273,6 +273,7 @@ def _add_service_commands(sub: Any) -> None:
 
     instructor.add_commands(sub)
     regrade.add_commands(sub)
+    manual.add_commands(sub)
 
     p = sub.add_parser("worker", help="grade queued submissions (embedded queue, or Celery with --celery)")
     p.add_argument("--celery", action="store_true", help="take jobs from GRADER_BROKER_URL (PostgreSQL store)")

@@ -9,6 +9,11 @@ the service stores), so ``grader grade`` and the service render the same thing.
   HTML (Markdown cells, HTML and Markdown outputs) goes through :func:`clean_html` (nh3):
   no scripts, event handlers, frames, styles or external loads; images only as ``data:`` URIs.
   The page itself has no scripts and a Content-Security-Policy that would block them anyway.
+- :func:`render_cells`: some of a learner's cells (a manually graded answer) as an HTML fragment for the
+  instructor's marking page, made inert the same way by the same exporter and template.
+- the report and the Gradescope JSON show manually graded answers (``result["manual_lines"]``, which the
+  service adds: :func:`grader.service.totals.manual_lines`): the rubric lines awarded, the points, the
+  instructor's comment (escaped), or that the answer waits for an instructor.
 - :func:`gradescope_results`: the object Gradescope's autograder reads from
   ``/autograder/results/results.json``: ``score``, and one ``tests`` entry per check with
   ``name``, ``score``, ``max_score``, ``status``, ``output`` and ``visibility`` (hidden checks
@@ -114,14 +119,59 @@ def headline(result: Mapping[str, Any]) -> str:
     return f"{points_text(result.get('score') or 0)}/{points_text(result.get('max_score') or 0)} points"
 
 
-def render_report(notebook: NotebookNode, result: Mapping[str, Any], *, title: str | None = None) -> str:
-    """The learner's notebook as one offline HTML page, each visible check's verdict beside its cell."""
-    nb = copy.deepcopy(notebook)
-    checks = [_check_view(c) for c in result.get("checks", [])]
-    by_id = {c["id"]: c for c in checks}
+def _inert_copy(cells: list[NotebookNode]) -> NotebookNode:
+    """A notebook of copies of ``cells``, with nothing a learner set that the template trusts, outputs inert."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = copy.deepcopy(cells)
     for cell in nb.cells:
         cell.setdefault("metadata", {}).pop(_VERDICT_KEY, None)
         _inert_outputs(cell)
+    return nb
+
+
+def _export(nb: NotebookNode, report: Mapping[str, Any]) -> str:
+    """The report template on ``nb`` (``report["fragment"]``: the cells only, no page around them)."""
+    exporter = HTMLExporter(
+        template_name="report",
+        extra_template_basedirs=[str(TEMPLATES)],
+        sanitize_html=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    exporter.register_filter("clean_html", clean_html)
+    body, _ = exporter.from_notebook_node(nb, resources={"report": report})
+    return body
+
+
+def render_cells(cells: list[NotebookNode]) -> str:
+    """Some of a learner's cells (Markdown, code, outputs, plots as ``data:`` images) as an inert HTML fragment."""
+    return _export(_inert_copy(cells), {"fragment": True})
+
+
+def _manual_view(line: Mapping[str, Any]) -> dict[str, Any]:
+    graded = bool(line.get("graded"))
+    points = f"{points_text(line.get('points') or 0)}/{points_text(line.get('max_points') or 0)}"
+    return {
+        "label": str(line.get("label", "")),
+        "graded": graded,
+        "full": graded and float(line.get("points") or 0) >= float(line.get("max_points") or 0),
+        "points": points if graded else f"?/{points_text(line.get('max_points') or 0)}",
+        "comment": str(line.get("comment") or ""),
+        "rubric": [
+            {
+                "mark": "✓" if c.get("awarded") else ("✗" if graded else "·"),
+                "text": f"{c.get('description', '')} ({points_text(c.get('points') or 0)})",
+            }
+            for c in line.get("rubric") or []
+        ],
+    }
+
+
+def render_report(notebook: NotebookNode, result: Mapping[str, Any], *, title: str | None = None) -> str:
+    """The learner's notebook as one offline HTML page, each visible check's verdict beside its cell."""
+    nb = _inert_copy(notebook.cells)
+    checks = [_check_view(c) for c in result.get("checks", [])]
+    by_id = {c["id"]: c for c in checks}
     placed: set[str] = set()
     for graded in graded_cells(nb, strict=False):
         view = by_id.get(graded.check_id)
@@ -129,6 +179,8 @@ def render_report(notebook: NotebookNode, result: Mapping[str, Any], *, title: s
             nb.cells[graded.index].metadata[_VERDICT_KEY] = view
             placed.add(graded.check_id)
     notes = [str(result[k]) for k in ("message", "device_note") if result.get(k)]
+    if result.get("provisional_note"):  # the service's manual answers (grader.service.totals)
+        notes.append(f"The score is {result['provisional_note']}: an instructor has not graded every answer yet.")
     deadline = result.get("deadline")
     if isinstance(deadline, Mapping) and deadline.get("late"):  # the service's lateness (grader.service.deadlines)
         notes.append(f"Late: due {deadline.get('due')}; {deadline.get('note')} points count.")
@@ -140,17 +192,9 @@ def render_report(notebook: NotebookNode, result: Mapping[str, Any], *, title: s
         "headline": headline(result),
         "notes": notes,
         "checks": checks,
+        "manual": [_manual_view(line) for line in result.get("manual_lines") or []],
     }
-    exporter = HTMLExporter(
-        template_name="report",
-        extra_template_basedirs=[str(TEMPLATES)],
-        sanitize_html=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-    )
-    exporter.register_filter("clean_html", clean_html)
-    body, _ = exporter.from_notebook_node(nb, resources={"report": report})
-    return body
+    return _export(nb, report)
 
 
 def learner_notebook(data: bytes, *, name: str) -> NotebookNode:
@@ -186,6 +230,21 @@ def gradescope_results(result: Mapping[str, Any]) -> dict[str, Any]:
                 "visibility": "after_published" if check.get("hidden") else "visible",
             }
         )
+    for line in result.get("manual_lines") or []:
+        if line.get("graded"):  # an answer waiting for an instructor is not a test yet
+            manual = _manual_view(line)
+            lines = [f"{r['mark']} {r['text']}" for r in manual["rubric"]]
+            tests.append(
+                {
+                    "name": manual["label"],
+                    "number": str(line.get("id", "")),
+                    "score": float(line.get("points") or 0.0),
+                    "max_score": float(line.get("max_points") or 0.0),
+                    "status": "passed" if manual["full"] else "failed",
+                    "output": "\n".join([*lines, manual["comment"]]).strip(),
+                    "visibility": "visible",
+                }
+            )
     output = "\n".join(str(result[k]) for k in ("message", "device_note") if result.get(k))
     return {
         "score": float(result.get("score") or 0.0) if result.get("status") == "graded" else 0.0,

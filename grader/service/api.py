@@ -25,8 +25,8 @@ from grader.service.web import (
     app_state,
     error_responses,
     find_submission,
+    full_view,
     my_submissions,
-    submission_view,
 )
 
 router = APIRouter()
@@ -68,7 +68,7 @@ async def submit(
 def get_submission(request: Request, submission_id: str, user: UserDep) -> dict[str, Any]:
     """One submission: its status (queued, running, graded, invalid, error) and, once final, the result."""
     state = app_state(request)
-    return submission_view(find_submission(state, submission_id, user), deadlines.rules(state.store))
+    return full_view(state, find_submission(state, submission_id, user))
 
 
 @router.get("/api/submissions", tags=["submissions"], responses=error_responses(401))
@@ -83,7 +83,7 @@ def _final(request: Request, submission_id: str, user: UserDep) -> tuple[sa.Row,
     row = find_submission(state, submission_id, user)
     if not row.result:
         raise ApiError(409, "not-graded-yet", f"submission {row.id} is {row.status}: ask again once it is graded")
-    return row, submission_view(row, deadlines.rules(state.store))
+    return row, full_view(state, row)
 
 
 @router.get(

@@ -6,6 +6,7 @@
   :mod:`grader.service.api`;
 - a few server-rendered pages: ``/submit`` (sign in, upload), ``/submissions/{id}`` (watch the
   grade arrive, then the feedback), ``/gradebook`` (instructors): :mod:`grader.service.pages`;
+- manual grading (instructors): ``/marking`` and ``/api/manual``: :mod:`grader.service.marking`;
 - regrades (instructors): ``/regrades`` and ``/api/regrades``: :mod:`grader.service.regrade_web`;
 - the built course site (``settings.site_dir``) at ``/``, when it exists;
 - the course's icon at ``/favicon.ico`` (``_config.yml``'s ``html.favicon``, else the service's own),
@@ -71,7 +72,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import grader
 from grader.errors import StoreUnavailable
 from grader.grading.results import points_text
-from grader.service import api, catalog, pages, regrade_web, uploads
+from grader.service import api, catalog, marking, pages, regrade_web, uploads
 from grader.service.dispatch import Sender, engine_for
 from grader.service.store import Store, open_store
 from grader.service.web import COOKIE_NAME, STALE_COOKIE, ApiError, AppState, too_large
@@ -93,6 +94,7 @@ SERVICE_PREFIXES = (
     "/submit",
     "/submissions",
     "/gradebook",
+    "/marking",
     "/regrades",
     "/signin",
     "/signout",
@@ -145,7 +147,7 @@ class SecurityHeaders:
                 headers["Referrer-Policy"] = "same-origin"
                 headers["X-Frame-Options"] = "DENY"
                 headers["Cross-Origin-Opener-Policy"] = "same-origin"
-                if service and scope["path"].startswith(("/api", "/submi", "/gradebook", "/regrades")):
+                if service and scope["path"].startswith(("/api", "/submi", "/gradebook", "/marking", "/regrades")):
                     headers["Cache-Control"] = "no-store"
             await send(message)
 
@@ -324,6 +326,7 @@ def create_app(
     _add_error_handlers(app)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(marking.router)
     app.include_router(regrade_web.router)
     _mount_sites(app, settings, course)
     return app

@@ -11,6 +11,13 @@ gradebook import: ``Student, ID, SIS User ID, SIS Login ID, Section``, one ``Tit
 exercise, a ``Points Possible`` row; the learner's account name is the SIS Login ID Canvas matches),
 ``long`` (one row per learner and exercise: the counted submission, ``graded`` or ``late`` with its raw
 score, due time, seconds late and what the late policy did, or ``missing``). Scores are counted scores.
+
+Manual answers (:mod:`grader.service.totals`): a score is automatic + the instructor's manual points, out of the
+automatic max + the manual max, late policy applied to the sum. While a counted submission has a manual answer
+without a grade its score is **provisional** (the ungraded answers count 0): the page says so beside the score,
+the ``long`` export has a ``provisional`` column (how many answers are left to grade; empty when none), and the
+``wide`` and ``canvas`` exports carry the score as it stands (a spreadsheet cell stays a number): check
+``grader manual list`` is empty before exporting final grades.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from grader.grading.results import points_text
-from grader.service import deadlines
+from grader.service import deadlines, totals
 from grader.service.catalog import Exercise
 from grader.service.statuses import SubmissionStatus
 from grader.service.store import Store, submissions, users
@@ -52,6 +59,13 @@ class Best:
     raw_score: float = 0.0
     #: how it stands against the learner's deadline (:mod:`grader.service.deadlines`)
     timing: deadlines.Timing = ON_TIME
+    #: manual answers without an instructor's grade (the score is provisional while any is left)
+    ungraded: int = 0
+
+    @property
+    def provisional_note(self) -> str:
+        """``provisional: 1 answer to grade``, or empty."""
+        return totals.Total(0, 0, 0, 0, self.ungraded).note
 
     @property
     def late_note(self) -> str:
@@ -66,7 +80,7 @@ def best_submissions(store: Store, counting: str = "best") -> tuple[list[str], l
     deadline (the latest of all when none was on time).
     """
 
-    def work(conn: sa.Connection) -> tuple[list[str], list[Any], deadlines.Rules]:
+    def work(conn: sa.Connection) -> tuple[list[str], list[Any], deadlines.Rules, dict[str, Any]]:
         learners = list(
             conn.execute(sa.select(users.c.name).where(users.c.role == "learner").order_by(users.c.name)).scalars()
         )
@@ -76,24 +90,27 @@ def best_submissions(store: Store, counting: str = "best") -> tuple[list[str], l
             .where(_s.status == SubmissionStatus.GRADED, users.c.role == "learner")
             .order_by(_s.created_at)
         ).all()
-        return learners, list(rows), deadlines.read_rules(conn)
+        return learners, list(rows), deadlines.read_rules(conn), totals.read_grades(conn)
 
-    learners, rows, rules = store.run(work, write=False)
+    learners, rows, rules, grades = store.run(work, write=False)
     best: dict[tuple[str, str], Best] = {}
     for row in rows:  # oldest first: a later equal score replaces an earlier one
         key = (row.name, row.exercise)
-        raw = float(row.score or 0.0)
+        result = json.loads(row.result or "{}")
+        total = totals.total_of({**result, "score": row.score, "max_score": row.max_score}, grades.get(row.id, {}))
+        raw = total.score
         timing = rules.timing(row.name, row.exercise, float(row.created_at))
         candidate = Best(
             learner=row.name,
             exercise=row.exercise,
             submission_id=row.id,
             score=timing.counted(raw),
-            max_score=float(row.max_score or 0.0),
-            result=json.loads(row.result or "{}"),
+            max_score=total.max_score,
+            result=result,
             submitted_at=float(row.created_at),
             raw_score=raw,
             timing=timing,
+            ungraded=total.ungraded,
         )
         held = best.get(key)
         if counting == "latest-on-time":
@@ -114,6 +131,8 @@ class Gradebook:
     max_scores: dict[str, float]
     #: learner → exercise → what the late policy did (only late ones: ``late by 1 d (…): 3 → 2.4``)
     late: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: learner → exercise → ``provisional: 1 answer to grade`` (only scores with manual answers left to grade)
+    provisional: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def gradebook(store: Store, exercises: Iterable[str], counting: str = "best") -> Gradebook:
@@ -123,12 +142,15 @@ def gradebook(store: Store, exercises: Iterable[str], counting: str = "best") ->
     scores: dict[str, dict[str, float]] = {name: {} for name in learners}
     max_scores: dict[str, float] = {}
     late: dict[str, dict[str, str]] = {}
+    provisional: dict[str, dict[str, str]] = {}
     for b in best:
         scores.setdefault(b.learner, {})[b.exercise] = b.score
         max_scores[b.exercise] = max(max_scores.get(b.exercise, 0.0), b.max_score)
         if b.timing.late:
             late.setdefault(b.learner, {})[b.exercise] = b.late_note
-    return Gradebook(exercises=columns, scores=scores, max_scores=max_scores, late=late)
+        if b.ungraded:
+            provisional.setdefault(b.learner, {})[b.exercise] = b.provisional_note
+    return Gradebook(exercises=columns, scores=scores, max_scores=max_scores, late=late, provisional=provisional)
 
 
 def _cell(text: str) -> str:
@@ -196,13 +218,14 @@ def to_long_csv(learners: Iterable[str], best: Iterable[Best], exercises: Iterab
             "due",
             "late_by_s",
             "late_note",
+            "provisional",
         ]
     ]
     for learner in sorted(set(learners) | {learner for learner, _ in counted}):
         for exercise in columns:
             b = counted.get((learner, exercise))
             if b is None:
-                rows.append([learner, exercise, "", "", "", "", "missing", "", "", "", ""])
+                rows.append([learner, exercise, "", "", "", "", "missing", "", "", "", "", ""])
             else:
                 score, top = points_text(b.score), points_text(b.max_score)
                 t = b.timing
@@ -211,7 +234,7 @@ def to_long_csv(learners: Iterable[str], best: Iterable[Best], exercises: Iterab
                 rows.append(
                     [learner, exercise, score, top, b.submission_id, received, status, points_text(b.raw_score)]
                 )
-                rows[-1] += [due, f"{t.late_by_s:.0f}" if t.late else "", b.late_note]
+                rows[-1] += [due, f"{t.late_by_s:.0f}" if t.late else "", b.late_note, str(b.ungraded or "")]
     return _write(rows)
 
 

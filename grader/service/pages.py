@@ -28,7 +28,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from grader.service import catalog, deadlines, gradebook
+from grader.service import catalog, gradebook
 from grader.service.accounts import User
 from grader.service.statuses import SubmissionStatus
 from grader.service.web import (
@@ -40,11 +40,11 @@ from grader.service.web import (
     app_state,
     cross_origin,
     find_submission,
+    full_view,
     my_submissions,
     page_user,
     same_origin,
     sign_in,
-    submission_view,
 )
 from grader.settings import Settings
 
@@ -391,7 +391,7 @@ def submission_page(request: Request, submission_id: str) -> Response:
     if user is None:
         return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
     state = app_state(request)
-    view = submission_view(find_submission(state, submission_id, user), deadlines.rules(state.store))
+    view = full_view(state, find_submission(state, submission_id, user))
     return page(request, "submission.html", user=user, s=view)
 
 

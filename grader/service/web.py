@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from grader.errors import QueueFull, RateLimited
 from grader.format import markers
-from grader.service import accounts, catalog, deadlines, queue, registry, uploads
+from grader.service import accounts, catalog, deadlines, queue, registry, totals, uploads
 from grader.service.accounts import User
 from grader.service.dispatch import Sender
 from grader.service.statuses import FINAL_STATUSES
@@ -359,9 +359,16 @@ def find_submission(state: AppState, submission_id: str, user: User) -> sa.Row:
     return row
 
 
-def submission_view(row: sa.Row, rules: deadlines.Rules | None = None) -> dict[str, Any]:
+def submission_view(
+    row: sa.Row, rules: deadlines.Rules | None = None, grades: dict[str, totals.ManualGrade] | None = None
+) -> dict[str, Any]:
     """The JSON of one submission: the Result's fields (once final) plus the job's own, and (with ``rules``)
-    ``deadline``: how it stands against its learner's deadline and what the late policy made of its score."""
+    ``deadline``: how it stands against its learner's deadline and what the late policy made of its score.
+
+    With manual answers (``grades``: the instructor's, :mod:`grader.service.totals`): ``score`` and ``max_score``
+    are the totals (automatic + manual), ``automatic_score``/``automatic_max_score`` what grading gave,
+    ``provisional`` (and ``provisional_note``) while an answer waits for an instructor, ``manual_lines`` what
+    the learner reads of each answer: its rubric lines awarded, points, comment."""
     view: dict[str, Any] = {
         "submission": row.filename,
         "score": None,
@@ -388,10 +395,33 @@ def submission_view(row: sa.Row, rules: deadlines.Rules | None = None) -> dict[s
             "updated_at": row.updated_at,
         }
     )
+    answers = totals.answers_of(view) if row.result else ()
+    view["provisional"], view["provisional_note"] = False, ""
+    if answers:
+        total = totals.total_of(view, grades or {})
+        view.update(
+            automatic_score=view["score"],
+            automatic_max_score=view["max_score"],
+            score=total.score,
+            max_score=total.max_score,
+            provisional=total.provisional,
+            provisional_note=total.note,
+            manual_lines=totals.manual_lines(view, grades or {}),
+        )
     if rules is not None:
         timing = rules.timing(row.learner, row.exercise, float(row.created_at))
         view["deadline"] = timing.to_dict(view["score"])
     return view
+
+
+def full_view(state: AppState, row: sa.Row) -> dict[str, Any]:
+    """:func:`submission_view` with the deadlines and the instructor's manual grades read from the store."""
+
+    def work(conn: sa.Connection) -> tuple[deadlines.Rules, dict[str, totals.ManualGrade]]:
+        return deadlines.read_rules(conn), totals.read_grades(conn, [row.id]).get(row.id, {})
+
+    rules, grades = state.store.run(work, write=False)
+    return submission_view(row, rules, grades)
 
 
 def my_submissions(state: AppState, user: User, limit: int = 100) -> list[dict[str, Any]]:
