@@ -20,7 +20,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from grader.format.markers import DEVICE_GPU
 from grader.grading.results import Result
+from grader.service.registry import live_gpu_clause
 from grader.service.regrade import ACTIVE, FAILED, GRADED, GRADING, QUEUED, READY, RUNNING
 from grader.service.statuses import SubmissionStatus
 from grader.service.store import Store, regrade_results, regrades, submissions
@@ -94,8 +96,21 @@ def pending(store: Store) -> bool:
     )
 
 
-def claim(store: Store, owner: str, *, lease_s: float, max_attempts: int) -> RegradeJob | None:
-    """Claim the oldest claimable regrade job for ``owner`` (a lease of ``lease_s``), or None."""
+def claim(
+    store: Store,
+    owner: str,
+    *,
+    lease_s: float,
+    max_attempts: int,
+    gpu_worker: bool = False,
+    worker_ttl_s: float = 30.0,
+) -> RegradeJob | None:
+    """Claim the oldest claimable regrade job for ``owner`` (a lease of ``lease_s``), or None.
+
+    Routed as submissions are (:mod:`grader.service.registry`): a job of a GPU exercise goes to a GPU worker
+    while one is live (a CPU worker would grade it at smoke size, against another bundle); a GPU worker takes
+    GPU jobs first.
+    """
     if not pending(store):
         return None
 
@@ -103,11 +118,14 @@ def claim(store: Store, owner: str, *, lease_s: float, max_attempts: int) -> Reg
         now = time.time()
         _expire(conn, now, max_attempts)
         ready = _claimable(now, max_attempts)
+        routable = sa.true() if gpu_worker else sa.or_(_s.device != DEVICE_GPU, ~live_gpu_clause(now, worker_ttl_s))
+        first = [sa.case((_s.device == DEVICE_GPU, 0), else_=1)] if gpu_worker else []
         pick = conn.execute(
             sa.select(_j.regrade_id, _j.submission_id)
             .join(regrades, _r.id == _j.regrade_id)
-            .where(ready)
-            .order_by(_r.created_at, _j.submission_id)
+            .join(submissions, _s.id == _j.submission_id)
+            .where(ready, routable)
+            .order_by(*first, _r.created_at, _j.submission_id)
             .limit(1)
             .with_for_update(skip_locked=True, of=regrade_results)
         ).first()

@@ -267,7 +267,15 @@ def run_regrade_once(
     settings: Settings, store: Store, grade: GradeFunction, owner: str, placement: Placement | None = None
 ) -> Processed | None:
     """Claim the oldest regrade job and process it; None when there is none."""
-    job = regrade_jobs.claim(store, owner, lease_s=settings.lease_s, max_attempts=settings.max_attempts)
+    placement = placement or cpu_placement()
+    job = regrade_jobs.claim(
+        store,
+        owner,
+        lease_s=settings.lease_s,
+        max_attempts=settings.max_attempts,
+        gpu_worker=placement.gpu,
+        worker_ttl_s=settings.worker_ttl_s,
+    )
     return process_regrade(settings, store, grade, job, placement) if job is not None else None
 
 

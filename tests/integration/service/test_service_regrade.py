@@ -25,8 +25,9 @@ from fastapi.testclient import TestClient
 
 from grader import cli
 from grader.format.notebooks import parse_notebook
+from grader.grading.devices import GradingDevice
 from grader.grading.results import CheckResult, Result
-from grader.service import accounts, catalog, gradebook, queue, regrade, workers
+from grader.service import accounts, catalog, gradebook, queue, registry, regrade, regrade_jobs, workers
 from grader.service.app import create_app
 from grader.service.regrade import RegradeRefused
 from grader.service.server import settings_env
@@ -244,6 +245,42 @@ def test_a_second_regrade_cancels_a_ready_one_that_was_never_applied(
     with pytest.raises(RegradeRefused, match="cancelled by a later regrade"):
         regrade.apply(store, first.id)
     assert [r.id for r in regrade.listing(store)] == [second.id, first.id]
+
+
+def test_a_regrade_job_whose_worker_died_is_claimed_again_and_fails_after_its_last_attempt(
+    course: tuple[Settings, Store, dict[str, str]],
+) -> None:
+    """Leases as for submissions: an expired lease lets another worker take the job; the dead worker records
+    nothing; a job whose last attempt's worker died fails (its submission keeps its score)."""
+    settings, store, _ = course
+    started = regrade.start(store, settings, EXERCISE, instructor_id(store))
+    first = regrade_jobs.claim(store, "worker-a", lease_s=0.2, max_attempts=2)
+    assert first is not None and first.attempts == 1
+    time.sleep(0.3)
+    second = regrade_jobs.claim(store, "worker-b", lease_s=0.2, max_attempts=2)
+    assert second is not None and (second.submission_id, second.attempts) == (first.submission_id, 2)
+    late = course_grade(settings, first.notebook, exercise=EXERCISE, name=first.filename)
+    assert regrade_jobs.record(store, first, late) is False  # worker-a lost its lease: nothing recorded
+    time.sleep(0.3)
+    third = regrade_jobs.claim(store, "worker-c", lease_s=30, max_attempts=2)
+    assert third is not None and third.submission_id != first.submission_id
+    (failed,) = [c for c in regrade.get(store, started.id).changes if c.submission_id == first.submission_id]
+    assert failed.kind == "failed" and "grading stopped 2 times without a result" in failed.message
+
+
+def test_a_cpu_worker_leaves_a_gpu_exercise_s_regrade_job_to_a_live_gpu_worker(
+    course: tuple[Settings, Store, dict[str, str]],
+) -> None:
+    settings, store, _ = course
+    with store.write() as conn:
+        conn.execute(sa.update(submissions).values(device="gpu"))
+    regrade.start(store, settings, EXERCISE, instructor_id(store))
+    registry.register(store, "gpu-worker", GradingDevice("gpu", "Simulated GPU", "9.0", "550.54.15", "12.4"))
+    assert regrade_jobs.claim(store, "cpu", lease_s=30, max_attempts=2, worker_ttl_s=30) is None
+    taken = regrade_jobs.claim(store, "gpu", lease_s=30, max_attempts=2, gpu_worker=True, worker_ttl_s=30)
+    assert taken is not None and taken.device == "gpu"
+    registry.unregister(store, "gpu-worker")  # no GPU worker live: a CPU worker takes them (at smoke size)
+    assert regrade_jobs.claim(store, "cpu", lease_s=30, max_attempts=2, worker_ttl_s=30) is not None
 
 
 def test_grader_regrade_grades_here_prints_the_report_and_applies(
