@@ -362,6 +362,7 @@ def _templates(course: pages.Course) -> Jinja2Templates:
     templates.env.globals["course"] = course
     templates.env.globals["favicon"] = FAVICON_PATH
     templates.env.globals["verdict"] = pages.verdict
+    templates.env.globals["markdown"] = pages.markdown  # raw HTML in it escaped
     templates.env.filters["utc"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(t)))
     templates.env.filters["points"] = points_text  # 2.67, not 2.6666666666666665
     return templates

@@ -126,6 +126,13 @@ def marking_answer(request: Request, submission_id: str, answer_id: str, saved: 
     return _answer_page(request, user, submission_id, answer_id, saved=saved)
 
 
+def _next_waiting(queue: manual.Queue, before: list[tuple[str, str]], saved: tuple[str, str]) -> manual.Item | None:
+    """The answer waiting after the one just saved (in the order they waited before), else the first waiting."""
+    after = before[before.index(saved) + 1 :] if saved in before else []
+    later = [i for i in queue.waiting if i.key in after]
+    return min(later, key=lambda i: after.index(i.key)) if later else (queue.waiting[0] if queue.waiting else None)
+
+
 @router.post("/marking/{submission_id}/{answer_id}", include_in_schema=False)
 async def marking_save(
     request: Request,
@@ -139,6 +146,7 @@ async def marking_save(
     if not user.is_instructor:
         raise ApiError(403, "instructors-only", f"{user.name} is a learner; manual grading is for instructors")
     state = app_state(request)
+    before = [i.key for i in (await run_in_threadpool(manual.awaiting, state.store, state.settings)).waiting]
     try:
         positions = [int(c) for c in criteria]
         await run_in_threadpool(manual.grade, state.store, submission_id, answer_id, positions, comment, user)
@@ -147,7 +155,8 @@ async def marking_save(
         return await run_in_threadpool(_answer_page, request, user, submission_id, answer_id, error=message)
     queue = await run_in_threadpool(manual.awaiting, state.store, state.settings)
     saved = quote(f"{submission_id}/{answer_id}", safe="")
-    target = _href(queue.waiting[0]) if queue.waiting else "/marking"
+    following = _next_waiting(queue, before, (submission_id, answer_id))
+    target = _href(following) if following else "/marking"
     return RedirectResponse(f"{target}?saved={saved}", status_code=303)
 
 
