@@ -9,8 +9,8 @@
     grader regrade apply REGRADE_ID       make its new scores the learners' scores
 
 ``grader regrade EXERCISE`` grades the jobs in this process while no grading worker is live (the
-``workers`` table's heartbeats; always with a Celery broker, whose workers do not take regrade jobs),
-else waits for the service's workers. Nothing replaces the learners' scores without ``--apply`` or
+``workers`` table's heartbeats), else waits for the service's workers (with Celery, it sends them one task
+per job). Nothing replaces the learners' scores without ``--apply`` or
 ``grader regrade apply``. The library is :mod:`grader.service.regrade`.
 """
 
@@ -47,10 +47,19 @@ def _requester(store: Any, name: str | None) -> int:
 
 
 def _grade_here(settings: Settings, store: Any) -> bool:
-    """Whether this process grades the jobs: no embedded worker is live (Celery workers never take them)."""
+    """Whether this process grades the jobs: no grading worker is live (embedded or Celery)."""
     from grader.service import registry
 
-    return bool(settings.broker_url) or not registry.live_workers(store, settings.worker_ttl_s)
+    return not registry.live_workers(store, settings.worker_ttl_s)
+
+
+def _hand_out(settings: Settings, store: Any, regrade_id: str) -> None:
+    """With Celery, one task per job (embedded workers poll the store): sent while a worker is live."""
+    from grader.service import dispatch, regrade_jobs
+
+    sender = dispatch.regrade_sender(settings)
+    if sender is not None and not _grade_here(settings, store):
+        sender(store, regrade_jobs.devices(store, regrade_id))
 
 
 def _wait(settings: Settings, store: Any, found: Any) -> Any:
@@ -125,6 +134,7 @@ def _cmd_regrade(args: argparse.Namespace, settings: Settings) -> int:
             "graded with the current checks",
             flush=True,
         )
+        _hand_out(settings, store, started.id)
         finished = _wait(settings, store, started) if not args.no_wait else started
         if args.apply and finished.status == regrade.READY:
             finished = regrade.apply(store, finished.id)

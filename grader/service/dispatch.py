@@ -22,10 +22,11 @@ the source of truth and both engines run the same worker function
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from grader.service import workers
+from grader.service.store import Store
 from grader.settings import Settings
 
 #: hands a new submission (by id) to the workers, on a Celery queue (:data:`grader.service.registry.CPU_QUEUE`
@@ -57,6 +58,21 @@ def _celery_sender(settings: Settings) -> Sender:
         tasks.send(app, submission_id, queue_name)
 
     return send
+
+
+#: hands a regrade's jobs to Celery workers: one task per job, given the devices its jobs' exercises ask for
+RegradeSender = Callable[[Store, Sequence[str]], None]
+
+
+def regrade_sender(settings: Settings) -> RegradeSender | None:
+    """How a regrade's jobs reach the workers: None on the embedded queue (its workers poll the store after
+    learners' submissions), with Celery one task per job (:func:`grader.service.tasks.send_regrades`)."""
+    if not settings.broker_url:
+        return None
+    from grader.service import tasks
+
+    app = tasks.make_celery(settings)
+    return lambda store, devices: tasks.send_regrades(app, store, settings, devices)
 
 
 def _celery_worker(settings: Settings, concurrency: int, gpu: bool) -> None:

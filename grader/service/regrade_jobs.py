@@ -239,3 +239,47 @@ def fail(store: Store, job: RegradeJob, message: str, *, max_attempts: int, back
         return status
 
     return store.run(work)
+
+
+# --- Celery: which jobs need a task ------------------------------------------------------------------
+
+
+def devices(store: Store, regrade_id: str) -> list[str]:
+    """The device of each queued job of a regrade (one Celery task is sent per job, to its device's queue)."""
+    return list(
+        store.run(
+            lambda conn: (
+                conn.execute(
+                    sa.select(_s.device)
+                    .join(regrade_results, _j.submission_id == _s.id)
+                    .where(_j.regrade_id == regrade_id, _j.status == QUEUED)
+                )
+                .scalars()
+                .all()
+            ),
+            write=False,
+        )
+    )
+
+
+def stale(store: Store, *, older_than_s: float) -> list[str]:
+    """Queued jobs untouched for ``older_than_s`` (their task was lost, or never sent), one device each; marks
+    them touched, so the re-sender sends each once a round. A task that finds nothing to claim does nothing."""
+
+    def work(conn: Connection) -> list[str]:
+        now = time.time()
+        waiting = sa.and_(_j.status == QUEUED, _j.available_at <= now, _j.updated_at < now - older_than_s)
+        rows = conn.execute(
+            sa.select(_j.regrade_id, _j.submission_id, _s.device)
+            .join(submissions, _s.id == _j.submission_id)
+            .where(waiting)
+        ).all()
+        for row in rows:
+            conn.execute(
+                sa.update(regrade_results)
+                .where(_j.regrade_id == row.regrade_id, _j.submission_id == row.submission_id, waiting)
+                .values(updated_at=now)
+            )
+        return [row.device for row in rows]
+
+    return store.run(work)

@@ -10,18 +10,20 @@ same-origin form posts signed by the sign-in cookie, as the other pages'. The li
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from grader.service import catalog, regrade
+from grader.service import catalog, dispatch, regrade, regrade_jobs
 from grader.service.accounts import User
 from grader.service.pages import page
 from grader.service.web import ApiError, InstructorDep, app_state, error_responses, page_user
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 
 def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -42,6 +44,22 @@ class RegradeIn(BaseModel):
     exercise: str = Field(min_length=1, max_length=128, description="exercise id, from GET /api/exercises")
 
 
+def _hand_out(request: Request, started: regrade.Regrade) -> None:
+    """With Celery, send one task per job (embedded workers poll the store instead). A broker that does not
+    answer is logged: the Celery workers' re-sender sends the tasks later."""
+    state = app_state(request)
+    if not state.settings.broker_url:
+        return
+    try:
+        sender = getattr(request.app.state, "grader_regrade_sender", None)
+        if sender is None:
+            sender = request.app.state.grader_regrade_sender = dispatch.regrade_sender(state.settings)
+        if sender is not None:
+            sender(state.store, regrade_jobs.devices(state.store, started.id))
+    except Exception:
+        log.exception("could not send the tasks of regrade %s; the re-sender sends them later", started.id)
+
+
 def _call(work: Any) -> dict[str, Any]:
     try:
         found: regrade.Regrade = work()
@@ -58,7 +76,12 @@ def start_regrade(request: Request, body: RegradeIn, user: InstructorDep) -> JSO
     Nothing replaces the learners' scores until ``POST /api/regrades/{id}/apply``.
     """
     state = app_state(request)
-    view = _call(lambda: regrade.start(state.store, state.settings, body.exercise, user.id))
+    try:
+        started = regrade.start(state.store, state.settings, body.exercise, user.id)
+    except regrade.RegradeRefused as refused:
+        raise ApiError(refused.status, refused.code, str(refused)) from None
+    _hand_out(request, started)
+    view = started.to_dict()
     return JSONResponse(view, status_code=202, headers={"Location": f"/api/regrades/{view['id']}"})
 
 
@@ -121,6 +144,7 @@ def start_from_page(request: Request, user: InstructorDep, exercise: Annotated[s
         started = regrade.start(state.store, state.settings, exercise, user.id)
     except regrade.RegradeRefused as refused:
         return _regrades_page(request, user, status_code=refused.status, error=str(refused))
+    _hand_out(request, started)
     return RedirectResponse(f"/regrades#regrade-{started.id}", status_code=303)
 
 

@@ -46,6 +46,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
@@ -53,14 +54,17 @@ from celery import Celery
 from celery.worker.request import Request
 
 from grader.errors import StoreUnavailable, UsageError
+from grader.format import markers
 from grader.grading.placement import Placement, cpu_placement, worker_placement
-from grader.service import queue, registry, workers
+from grader.service import queue, registry, regrade_jobs, workers
 from grader.service.store import Store, open_store
 from grader.settings import Settings
 
 log = logging.getLogger(__name__)
 
 TASK_NAME = "grader.grade_submission"
+#: a regrade job's task (:mod:`grader.service.regrade_jobs`): grades the oldest claimable one
+REGRADE_TASK_NAME = "grader.regrade_job"
 QUEUE_NAME = registry.CPU_QUEUE
 
 #: per-process state of a worker (the store's connections must not cross a fork)
@@ -162,12 +166,37 @@ def make_celery(settings: Settings, placement: Placement | None = None) -> Celer
             raise task.retry(countdown=outcome.retry_in_s)
         return outcome.processed.outcome if outcome.processed is not None else "nothing to do"
 
+    @app.task(name=REGRADE_TASK_NAME, bind=True, max_retries=None, acks_late=True)
+    def regrade_task(task: Any) -> str:
+        """Grade the oldest claimable regrade job this worker may take (nothing when there is none)."""
+        store, grade = _state(settings)
+        owner = workers.worker_name(f"celery-{task.request.id}")
+        try:
+            processed = workers.run_regrade_once(settings, store, grade, owner, placement or cpu_placement())
+        except StoreUnavailable as exc:
+            raise task.retry(countdown=max(1.0, settings.lease_s / 3), exc=exc) from exc
+        if processed is None:
+            if regrade_jobs.pending(store):  # leased (perhaps by a worker that died) or backing off: look again
+                raise task.retry(countdown=settings.lease_s)
+            return "nothing to do"
+        if processed.outcome == "retrying":  # its job failed an attempt: the next one after the back-off
+            raise task.retry(countdown=queue.backoff_s(settings.max_attempts) + 0.1)
+        return processed.outcome
+
     return app
 
 
 def send(app: Celery, submission_id: str, queue_name: str = QUEUE_NAME) -> None:
     """Ask a Celery worker to grade a submission (``queue_name``: :func:`grader.service.registry.queue_for`)."""
     app.send_task(TASK_NAME, args=[submission_id], queue=queue_name)
+
+
+def send_regrades(app: Celery, store: Store, settings: Settings, devices: Sequence[str]) -> None:
+    """One regrade task per job (``devices``: each job's exercise's device), to the queue its device is routed to;
+    a task grades the oldest claimable regrade job (:func:`grader.service.workers.run_regrade_once`), if any."""
+    gpu_live = registry.gpu_worker_live(store, settings.worker_ttl_s) if markers.DEVICE_GPU in devices else False
+    for device in devices:
+        app.send_task(REGRADE_TASK_NAME, queue=registry.queue_for(device, gpu_live))
 
 
 def redispatch(settings: Settings, app: Celery, store: Store) -> list[str]:
@@ -197,6 +226,9 @@ def _redispatch_loop(settings: Settings, app: Celery, stop: threading.Event) -> 
             try:
                 workers.release_dead_here(settings, store)
                 sent = redispatch(settings, app, store)
+                lost = regrade_jobs.stale(store, older_than_s=settings.grading_timeout_s + 2 * settings.lease_s)
+                if lost:
+                    send_regrades(app, store, settings, lost)
                 if sent:
                     log.info("re-sent %d grading tasks: %s", len(sent), ", ".join(sent))
             except Exception:  # the broker or store is down: try again next round

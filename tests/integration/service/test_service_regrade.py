@@ -20,14 +20,14 @@ from typing import Any
 import nbformat
 import pytest
 import sqlalchemy as sa
-from conftest import EXERCISE, REPO, LiveServer, make_settings, wait_until
+from conftest import AMQP_URL, EXERCISE, REPO, LiveServer, Processes, make_settings, wait_until
 from fastapi.testclient import TestClient
 
 from grader import cli
 from grader.format.notebooks import parse_notebook
 from grader.grading.devices import GradingDevice
 from grader.grading.results import CheckResult, Result
-from grader.service import accounts, catalog, gradebook, queue, registry, regrade, regrade_jobs, workers
+from grader.service import accounts, catalog, gradebook, queue, registry, regrade, regrade_jobs, tasks, workers
 from grader.service.app import create_app
 from grader.service.regrade import RegradeRefused
 from grader.service.server import settings_env
@@ -490,5 +490,39 @@ def test_a_check_fixed_in_the_real_solution_regrades_with_the_rebuilt_bundle(tmp
         alice = json.loads(scores(store)[ids["alice"]][2])
         assert alice["score"] == before[ids["alice"]][0] - 2
         assert [c["status"] for c in alice["checks"] if c["id"] == "0.2"] == ["fail"]
+    finally:
+        store.dispose()
+
+
+@pytest.mark.slow
+def test_celery_workers_grade_a_regrade_started_through_the_api(
+    tmp_path: Path, pg_url: str, processes: Processes
+) -> None:
+    """With a broker, the API sends one task per job; `grader worker --celery` grades them (a failed attempt is
+    retried by its task after the back-off), and the report is the same as on the embedded queue."""
+    settings = course_settings(tmp_path, database_url=pg_url, broker_url=AMQP_URL, lease_s=2.0)
+    app = tasks.make_celery(settings)
+    with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1)
+        app.control.purge(connection=connection)  # messages left by an earlier, interrupted run
+    store = open_store(settings)
+    try:
+        graded_course(settings, store)
+        token = accounts.reset_token(store, "ines")
+        set_check(settings, FIXED)
+        processes.grader(settings, "worker", "--celery", "--concurrency", "2")
+        wait_until(lambda: registry.live_workers(store, settings.worker_ttl_s), timeout_s=60, what="the Celery worker")
+        with TestClient(create_app(settings, store=store)) as client:
+            started = client.post(
+                "/api/regrades", json={"exercise": EXERCISE}, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert started.status_code == 202, started.text
+            regrade_id = started.json()["id"]
+        ready = wait_until(
+            lambda: (found := regrade.get(store, regrade_id)).status == "ready" and found,
+            timeout_s=60,
+            what="Celery to grade the regrade",
+        )
+        assert ready.summary() == "1 up (+2), 1 down (−2), 1 unchanged, 1 failed", regrade.render(ready)
     finally:
         store.dispose()
