@@ -238,6 +238,12 @@ def start(store: Store, settings: Settings, exercise: str, requested_by: int, *,
                 _s.id.in_(chosen), _s.status == SubmissionStatus.GRADED
             )
         ).all()
+        if not rows:  # changed since they were counted: nothing is left to regrade
+            raise RegradeRefused(
+                f"nobody has a graded submission of {exercise} any more: there is nothing to regrade",
+                status=422,
+                code="nothing-to-regrade",
+            )
         conn.execute(
             sa.insert(regrade_results),
             [
