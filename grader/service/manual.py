@@ -74,8 +74,9 @@ class Queue:
 
     @property
     def order(self) -> list[Item]:
-        """The order the marking page steps through: the waiting answers, then the graded ones."""
-        return [*self.waiting, *self.graded]
+        """The order the marking page steps through: the graded answers (most recent last), then those waiting,
+        so the next answer is the next to grade and the previous the last one graded."""
+        return [*self.graded, *self.waiting]
 
     def to_dict(self) -> dict[str, Any]:
         return {"waiting": [i.to_dict() for i in self.waiting], "graded": [i.to_dict() for i in self.graded]}
