@@ -248,11 +248,9 @@ def test_the_marking_page_saves_a_form_and_the_late_policy_applies_to_the_total(
     assert "2 → 1" in book.late["bob"][EX]
 
 
-def test_the_cli_lists_shows_and_grades(service: dict[str, Any], store_url: str) -> None:
+def test_the_cli_lists_shows_and_grades(service: dict[str, Any]) -> None:
     """Do `grader manual list`, `show` and `grade` print the ids, the rubric and the new total — and refuse a bad
     criterion with a message and exit code 2, changing nothing?"""
-    if not store_url.startswith("sqlite"):
-        pytest.skip("the CLI reads the same store code; once is enough (SQLite)")
     env = {**os.environ, **settings_env(service["settings"])}
 
     def grader(*args: str) -> subprocess.CompletedProcess[str]:
