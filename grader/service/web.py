@@ -425,14 +425,27 @@ def full_view(state: AppState, row: sa.Row) -> dict[str, Any]:
 
 
 def my_submissions(state: AppState, user: User, limit: int = 100) -> list[dict[str, Any]]:
+    """The user's latest submissions; a score is the total (automatic + manual), ``provisional`` while an
+    answer waits for an instructor (:mod:`grader.service.totals`)."""
     s = submissions.c
-    rows = state.store.run(
-        lambda conn: conn.execute(
-            sa.select(s.id, s.exercise, s.filename, s.status, s.score, s.max_score, s.message, s.created_at)
+
+    def work(conn: sa.Connection) -> tuple[list[Any], dict[str, dict[str, totals.ManualGrade]]]:
+        rows = conn.execute(
+            sa.select(s.id, s.exercise, s.filename, s.status, s.score, s.max_score, s.message, s.created_at, s.result)
             .where(s.user_id == user.id)
             .order_by(s.created_at.desc())
             .limit(limit)
-        ).all(),
-        write=False,
-    )
-    return [dict(row._mapping) for row in rows]
+        ).all()
+        return list(rows), totals.read_grades(conn, [r.id for r in rows if r.result])
+
+    rows, grades = state.store.run(work, write=False)
+    found = []
+    for row in rows:
+        entry = {k: v for k, v in row._mapping.items() if k != "result"}
+        result = {**json.loads(row.result), "score": row.score, "max_score": row.max_score} if row.result else {}
+        total = totals.total_of(result, grades.get(row.id, {}))
+        if totals.answers_of(result):
+            entry.update(score=total.score, max_score=total.max_score)
+        entry["provisional"] = total.provisional
+        found.append(entry)
+    return found

@@ -127,6 +127,8 @@ def test_grading_the_waiting_answers_makes_the_total_and_clears_provisional(serv
         ("bob", "90.3"),
     ]
     assert waiting["graded"] == []
+    mine = client.get("/api/submissions", headers=alice).json()["submissions"]
+    assert [(m["score"], m["max_score"], m["provisional"]) for m in mine] == [(2.0, 7.0, True)]
     view = client.get(f"/api/submissions/{sid}", headers=alice).json()
     assert (view["score"], view["max_score"], view["provisional"]) == (2.0, 7.0, True)
     assert view["provisional_note"] == "provisional: 2 answers to grade"
@@ -149,6 +151,8 @@ def test_grading_the_waiting_answers_makes_the_total_and_clears_provisional(serv
 
     view = client.get(f"/api/submissions/{sid}", headers=alice).json()
     assert (view["score"], view["max_score"], view["provisional"], view["automatic_score"]) == (5.0, 7.0, False, 2.0)
+    mine = client.get("/api/submissions", headers=alice).json()["submissions"]
+    assert [(m["score"], m["max_score"], m["provisional"]) for m in mine] == [(5.0, 7.0, False)]
     explain = view["manual_lines"][0]
     assert [r["awarded"] for r in explain["rubric"]] == [True, False, False]
     assert (explain["points"], explain["comment"]) == (1.0, "Name the number.")
