@@ -35,6 +35,7 @@ saying what to do:
 415   not-a-notebook         the upload is not a Jupyter notebook (the reason is given)
 422   unknown-exercise       the exercise id is not one of ``GET /api/exercises``
 422   invalid-request        a required form field is missing, empty or malformed
+422   invalid-grade          a manual grade for an unknown answer, or a criterion outside its rubric or twice
 429   rate-limited           over ``settings.submissions_per_minute`` upload attempts, or over
                              ``settings.auth_failures_per_minute`` failed sign-ins from the client's
                              address (:mod:`grader.service.throttle`); see Retry-After
