@@ -2,9 +2,10 @@
 
 An exercise id is the stem of ``solutions/<id>.ipynb``; its title is the first heading of the
 learner's ``exercises/<id>.ipynb`` (the id when there is none); its points are the sum over
-the solution's graded cells, hidden ones included; its device (``cpu``/``gpu``) is the solution's
-``grader.device``, which routes its submissions (:mod:`grader.service.registry`). Reading is
-cached per file modification time, so a service picks up a new exercise without a restart.
+the solution's graded cells, hidden ones included, and its answers an instructor grades
+(``manual``); its device (``cpu``/``gpu``) is the solution's ``grader.device``, which routes its
+submissions (:mod:`grader.service.registry`). Reading is cached per file modification time, so a
+service picks up a new exercise without a restart.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from grader.errors import GraderError
 from grader.format import markers
 from grader.format.cells import graded_cells
 from grader.format.notebooks import read_notebook
+from grader.format.rubric import manual_answers
 from grader.grading.bundle import known_exercises
 from grader.settings import Settings
 
@@ -74,9 +76,10 @@ def _max_points(solution_path: Path) -> float | None:
         return None
     try:
         checks = graded_cells(nb)
-    except GraderError:  # its graded cells break the authoring rules
+        answers = manual_answers(nb)
+    except GraderError:  # its graded cells or its rubrics break the authoring rules
         return None
-    return sum((check.points for check in checks), 0.0)
+    return sum((check.points for check in checks), 0.0) + sum((answer.points for answer in answers), 0.0)
 
 
 _cache: dict[tuple[str, float, float], Exercise] = {}

@@ -159,6 +159,10 @@ def test_grading_the_waiting_answers_makes_the_total_and_clears_provisional(serv
     assert _long(service)["alice"]["provisional"] == "" and _long(service)["alice"]["score"] == "5"
     wide = list(csv.DictReader(io.StringIO(client.get("/api/gradebook.csv", headers=ines).text)))
     assert {r["learner"]: r[EX] for r in wide} == {"alice": "5", "bob": "0"}
+    canvas = list(csv.reader(io.StringIO(client.get("/api/gradebook.csv?format=canvas", headers=ines).text)))
+    assert canvas[1][0] == "Points Possible" and canvas[1][-1] == "7"  # the check's 2 and the answers' 3 + 2
+    listed = {e["id"]: e["max_points"] for e in client.get("/api/exercises").json()["exercises"]}
+    assert listed[EX] == 7.0
     assert gradebook.gradebook(service["store"], [EX]).provisional == {"bob": {EX: "provisional: 2 answers to grade"}}
     page = _page(service, "alice", f"/submissions/{sid}")
     assert "Name the number." in page and "waiting for an instructor" not in page and 'id="provisional"' not in page
