@@ -26,7 +26,9 @@ from grader.importers.convert import Finding, ImportReport, prints_something, re
 _ID_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 _ID_MAX = 64
 #: this format's roles: a copied cell never keeps one
-_ROLE_TAGS = frozenset({markers.TAG_EXERCISE, markers.TAG_CHECK, markers.TAG_HIDDEN_CHECK})
+_ROLE_TAGS = frozenset({markers.TAG_EXERCISE, markers.TAG_CHECK, markers.TAG_HIDDEN_CHECK, markers.TAG_MANUAL})
+#: the one criterion of an imported answer graded by hand (the source tools have no rubrics)
+WHOLE_ANSWER = "The answer as a whole (imported without a rubric: split this into criteria)"
 #: tags the source tools use for their own bookkeeping
 _FOREIGN_TAGS = frozenset({"otter_include", "otter_answer_cell", "otter_assign_solution_cell", "otter_ignore"})
 #: cell metadata of the source tools, dropped
@@ -74,6 +76,9 @@ class Builder:
         self._ids: set[str] = set(markers.GENERATED_IDS)
         self._exercises = 0
         self._checks = 0
+        #: checks and manual answers share one numbering (N.1, N.2, ...): their ids must differ
+        self._numbered = 0
+        self.manual_answers = 0
         self.hidden_checks = 0
         self.points = 0.0
         self.converted: list[Finding] = []
@@ -179,7 +184,8 @@ class Builder:
         show a value to compare to a hidden check.
         """
         self._checks += 1
-        check_id = f"{self.prefix}.{self._checks}"
+        self._numbered += 1
+        check_id = f"{self.prefix}.{self._numbered}"
         label = f"Check {check_id}{' (hidden)' if hidden else ''}"
         where = f"{place} → {label}"
         if hidden:
@@ -199,6 +205,31 @@ class Builder:
         cell.metadata[markers.META_GRADER] = {markers.META_ID: check_id, markers.META_POINTS: _format_points(points)}
         self._add(cell, preferred, fallback, place)
         self.points += points
+        return label
+
+    def manual(
+        self, source_cell: NotebookNode, *, points: float, preferred: str | None, fallback: str, place: str
+    ) -> str:
+        """A ``manual`` answer (a Markdown answer an instructor grades) with a one-criterion rubric; returns
+        ``Answer N.k``. The source cell's text is the model answer (the learner's stub gets a placeholder)."""
+        self._numbered += 1
+        self.manual_answers += 1
+        answer_id = f"{self.prefix}.{self._numbered}"
+        cell = self.plain(source_cell, preferred=preferred, fallback=fallback, place=place)
+        cell.metadata["tags"] = [*cell.metadata.get("tags", []), markers.TAG_MANUAL]
+        worth = _format_points(points)
+        cell.metadata[markers.META_GRADER] = {
+            markers.META_ID: answer_id,
+            markers.META_POINTS: worth,
+            markers.META_RUBRIC: [{markers.META_POINTS: worth, markers.META_DESCRIPTION: WHOLE_ANSWER}],
+        }
+        self.points += points
+        label = f"Answer {answer_id}"
+        self.changed(
+            f"{place} → {label}",
+            "graded by an instructor with a rubric of one criterion worth all its points (the source has no "
+            "rubric): write the criteria in its metadata grader.rubric",
+        )
         return label
 
     def _reported(self, body: str, where: str) -> str:
@@ -239,6 +270,7 @@ class Builder:
             checks=self._checks,
             hidden_checks=self.hidden_checks,
             points=self.points,
+            manual_answers=self.manual_answers,
         )
 
     @property

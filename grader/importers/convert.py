@@ -392,7 +392,10 @@ class ImportReport:
     exercises: int = 0
     checks: int = 0
     hidden_checks: int = 0
+    #: points of the checks and of the manual answers
     points: float = 0.0
+    #: written answers an instructor grades (``manual`` cells)
+    manual_answers: int = 0
 
     @property
     def ok(self) -> bool:
@@ -412,7 +415,13 @@ def render_report(report: ImportReport) -> str:
         lines = [
             f"imported {report.tool} assignment {report.source} as {report.output}: "
             f"{report.exercises} exercise{'s' if report.exercises != 1 else ''}, "
-            f"{report.checks} check{'s' if report.checks != 1 else ''}{hidden}, {points_text(report.points)}"
+            f"{report.checks} check{'s' if report.checks != 1 else ''}{hidden}, "
+            + (
+                f"{report.manual_answers} answer{'s' if report.manual_answers != 1 else ''} graded by an instructor, "
+                if report.manual_answers
+                else ""
+            )
+            + points_text(report.points)
         ]
     else:
         lines = [f"nothing in {report.source} could be converted to a graded exercise; nothing written"]

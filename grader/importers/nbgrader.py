@@ -26,7 +26,9 @@ autograder test (``grade``, code)         a ``check`` with the cell's points; wi
                                           ``hidden-check`` (points split in two), printing its values
 ``### AUTOTEST a; b`` (also HASHED)       ``print(a)``, ``print(b)`` in the hidden check
 ``solution`` + ``grade`` code             an ``exercise`` without a check: *reported* (graded by hand)
-``solution`` markdown (graded or not)     left out (it holds the answer): *reported*
+``solution`` + ``grade`` markdown         a ``manual`` answer with its points, a rubric of one
+                                          criterion (nbgrader has none): *listed for review*
+``solution`` markdown, not graded         left out (it holds the answer): *reported*
 ``task`` cell                             kept as text: *reported* (graded by hand)
 anything else (``locked`` or plain)       copied as it is
 ========================================  ===========================================================
@@ -282,9 +284,17 @@ def convert(nb: NotebookNode, *, exercise_id: str, shipped: Sequence[str] = ()) 
             )
         elif solution and cell.cell_type == "code":
             _answer(builder, cell, index, meta, by_hand=grade)
+        elif solution and grade and _points(meta) > 0:
+            builder.manual(
+                cell,
+                points=_points(meta),
+                preferred=meta.get("grade_id") or cell.get("id"),
+                fallback=f"answer-{index + 1}",
+                place=place,
+            )
         elif solution:
             what = f"a written answer graded by hand ({points_text(_points(meta))})" if grade else "a written answer"
-            builder.left(place, f"{what}: left out (it holds the answer); this format grades code only")
+            builder.left(place, f"{what}: left out (it holds the answer and is worth no points)")
         elif grade and cell.cell_type == "code":
             _tests(builder, cell, index, meta)
         else:

@@ -32,7 +32,8 @@ test cell (``TESTS`` block)                             a ``check`` (``# HIDDEN`
                                                         ``hidden-check`` printing its values), with the
                                                         points otter would give it
 ``all_or_nothing: true``                                one check holding every test, the question's points
-``manual: true`` question, Markdown answers             *reported*; code answers kept as exercises
+``manual: true`` question, Markdown answers             a ``manual`` answer with the question's points and a
+                                                        one-criterion rubric; code answers kept as exercises
 ``# ASSIGNMENT CONFIG`` ``files``, ``requirements``     *reported*
 ======================================================  ==============================================
 """
@@ -71,6 +72,8 @@ class _Question:
     name: str
     place: str
     manual: bool = False
+    #: its written answer became a ``manual`` answer (graded by an instructor)
+    written: bool = False
     all_or_nothing: bool = False
     points: Any = None
     block: str | None = None
@@ -286,11 +289,26 @@ class _Converter:
             self.answer(cell, index)
         elif cell.cell_type == "markdown" and "otter_include" in cell.metadata.get("tags", []):
             self.builder.plain(cell, preferred=cell.get("id"), fallback=f"cell-{index + 1}", place=self.place(index))
-        elif cell.cell_type == "markdown":
-            what = "graded by hand" if question.manual else "not graded"
-            self.builder.left(
-                place, f"a written answer ({what}): left out (it holds the answer); this format grades code"
+        elif (
+            cell.cell_type == "markdown"
+            and question.manual
+            and not question.written
+            and isinstance(question.points, (int, float))
+            and question.points > 0
+        ):
+            self.builder.manual(
+                cell,
+                points=float(question.points),
+                preferred=cell.get("id"),
+                fallback=f"answer-{index + 1}",
+                place=place,
             )
+            question.written = True
+        elif cell.cell_type == "markdown":
+            what = "not graded" if not question.manual else "its question's points went to the first answer"
+            if question.manual and not question.written:
+                what = "graded by hand, with no points"
+            self.builder.left(place, f"a written answer ({what}): left out (it holds the answer)")
 
     def prompt_cell(self, cell: NotebookNode, index: int) -> None:
         if cell.cell_type == "code":
@@ -303,7 +321,13 @@ class _Converter:
         self.question = None
         if question is None:
             return
-        if question.manual:
+        if question.manual and question.written and question.exercises:
+            self.builder.left(
+                question.place,
+                f"a question graded by hand: its written answer is graded by an instructor, its code is kept as "
+                f"{', '.join(question.exercises)} with no check",
+            )
+        elif question.manual and not question.written:
             worth = f" ({points_text(question.points)})" if isinstance(question.points, (int, float)) else ""
             kept = f"; its code is kept as {', '.join(question.exercises)} with no check" if question.exercises else ""
             self.builder.left(question.place, f"a question graded by hand{worth}: not graded{kept}")

@@ -276,6 +276,7 @@ def test_nbgrader_cells_map_to_roles(nbgrader_converted: tuple[NotebookNode, imp
         ("hidden-check", "12.5"),  # AUTOTEST and HASHED AUTOTEST: values, so a hidden check
         ("hidden-check", "12.6"),  # visible code after hidden tests: one hidden check
         ("hidden-check", "12.7"),  # visible tests end in a value to compare: one hidden check
+        ("manual", "12.8"),  # equation: a written answer graded by hand
         ("exercise", "12.3"),  # pyramid: graded by hand, kept as an exercise
         (None, None),  # the task's text
     ]
@@ -309,7 +310,7 @@ def test_nbgrader_report_names_every_cell_left_out(
     _, report = nbgrader_converted
     left = {f.place: f.message for f in report.not_converted}
     assert "0 points" in left["cell 11 (grade_id 'zero')"]
-    assert "written answer graded by hand (1 point)" in left["cell 12 (grade_id 'equation')"]
+    assert "cell 12 (grade_id 'equation')" not in left  # a written answer graded by hand: a manual answer
     assert "kept as exercise 12.3 with no check" in left["cell 13 (grade_id 'pyramid')"]
     assert "task graded by hand (3 points)" in left["cell 14 (grade_id 'task-e')"]
     assert "a written answer: left out" in left["cell 15 (grade_id 'note')"]
@@ -320,10 +321,15 @@ def test_nbgrader_report_names_every_cell_left_out(
     assert any("reordered" in r and "one hidden check" in r for r in review)
     assert any("AUTOTEST lines print their values in a hidden check" in r for r in review)
     assert any("partial" in r and "end in a value to compare" in r for r in review)
-    assert (report.exercises, report.checks, report.hidden_checks, report.points) == (3, 7, 5, 8)
+    assert any(r.startswith("cell 12 (grade_id 'equation') → Answer 12.8: graded by an instructor") for r in review)
+    assert (report.exercises, report.checks, report.hidden_checks, report.points) == (3, 7, 5, 9)  # 8 + the answer's 1
+    assert report.manual_answers == 1
     text = importers.render_report(report)
-    assert text.startswith("imported nbgrader assignment ps1/squares.ipynb as solutions/12-squares.ipynb")
-    assert "NOT converted: grade or rewrite these yourself (6):" in text
+    assert text.startswith(
+        "imported nbgrader assignment ps1/squares.ipynb as solutions/12-squares.ipynb: 3 exercises, 7 checks "
+        "(5 hidden), 1 answer graded by an instructor, 9 points"
+    )
+    assert "NOT converted: grade or rewrite these yourself (5):" in text
     assert text.endswith("next: `grader assign`, then `grader verify 12-squares`")
 
 
@@ -476,6 +482,7 @@ def test_otter_cells_map_to_roles(otter_converted: tuple[NotebookNode, importers
         ("hidden-check", "13.5", "q3-tests"),  # all or nothing: one check
         (None, None, "c34"),  # q4's question text
         (None, None, "c36"),  # q4's prompt
+        ("manual", "13.6", "c39"),  # q4's written answer, graded by hand
     ]
     assert not any(c.cell_type == "raw" for c in nb.cells)
 
@@ -523,9 +530,9 @@ def test_otter_report(otter_converted: tuple[NotebookNode, importers.ImportRepor
     assert any(line.startswith("cell 1 (assignment config): files: data.csv") for line in left)
     assert any("requirements: requirements.txt" in line for line in left)
     assert any(line.startswith("cell 21 (question q2, test 3)") and "0 points" in line for line in left)
-    assert any(line.startswith("cell 33 (question q4)") and "graded by hand (2 points)" in line for line in left)
-    assert any(line.startswith("cell 39 (question q4)") and "written answer" in line for line in left)
+    assert not any(line.startswith(("cell 33 (question q4)", "cell 39 (question q4)")) for line in left)
     review = [f"{f.place}: {f.message}" for f in report.review]
+    assert any(line.startswith("cell 39 (question q4) → Answer 13.6: graded by an instructor") for line in review)
     assert any("SEED" in line for line in review) and any("BEGIN PROMPT" in line for line in review)
     assert any("0 < circumference(3) < 100" in line and "True/False" in line for line in review)
     assert any("public tests are inside the hidden" in line for line in review)
@@ -640,15 +647,15 @@ def test_import_writes_a_solution_that_assign_accepts(course: Path) -> None:
 
 
 def test_import_nothing_convertible_writes_nothing(course: Path, tmp_path: Path) -> None:
-    """With only written answers, is nothing written, everything reported, and the exit code 1?"""
-    nb = new_notebook(cells=[nbg(new_markdown_cell("An answer."), "a", solution=True, grade=True, points=1)])
+    """With only a written answer worth no points, is nothing written, everything reported, and the exit code 1?"""
+    nb = new_notebook(cells=[nbg(new_markdown_cell("An answer."), "a", solution=True, grade=False, points=0)])
     nbformat.write(nb, tmp_path / "written.ipynb")
     report = importers.import_assignment(load_settings(course), "nbgrader", tmp_path / "written.ipynb")
     assert not report.ok and report.output is None
     assert importers.exit_code(report) == 1
     assert not (course / "solutions" / "written.ipynb").exists()
     assert importers.render_report(report).startswith("nothing in ")
-    assert "cell 1 (grade_id 'a'): a written answer graded by hand (1 point)" in importers.render_report(report)
+    assert "cell 1 (grade_id 'a'): a written answer: left out" in importers.render_report(report)
 
 
 def test_cli_import(course: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
