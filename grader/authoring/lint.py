@@ -222,13 +222,29 @@ def _defined(statements: list[ast.stmt]) -> set[str]:
     return names
 
 
+#: what ``_used`` says of code that hands every global to something (``collect_tests(globals())``)
+_EVERY_NAME = "*"
+#: calls that give code every name of the namespace at once
+_NAMESPACE_CALLS = frozenset({"globals", "vars", "locals", "dir"})
+
+
 def _used(tree: ast.Module) -> set[str]:
-    """Names the code reads, and strings that could name a global (``globals()["check_schema"]``)."""
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} | {
+    """Names the code reads, strings that could name a global (``globals()["check_schema"]``), and
+    :data:`_EVERY_NAME` when it takes the whole namespace (``globals()``, ``vars()`` with no argument)."""
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} | {
         node.value
         for node in ast.walk(tree)
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier()
     }
+    if any(
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _NAMESPACE_CALLS
+        and not node.args
+        for node in ast.walk(tree)
+    ):
+        used.add(_EVERY_NAME)
+    return used
 
 
 def _unchecked_exercise(nb: NotebookNode, index: int, *, path: str) -> str | None:
@@ -252,13 +268,17 @@ def _unchecked_exercise(nb: NotebookNode, index: int, *, path: str) -> str | Non
         elif cell_role(cell) is None or cell_role(cell) == markers.TAG_PARAMETERS:
             helpers.append((_used(parsed), _defined(parsed.body)))
     reaching, grown = set(defined), True
+
+    def reaches(used: set[str]) -> bool:
+        return bool(used & reaching) or (_EVERY_NAME in used and bool(reaching))
+
     while grown:
         before = len(reaching)
         for used, defines in helpers:
-            if used & reaching:
+            if reaches(used):
                 reaching |= defines
         grown = len(reaching) > before
-    if any(used & reaching for used in checks):
+    if any(reaches(used) for used in checks):
         return None
     place = describe_cell(nb, index, path=path, show="id")
     if not defined:

@@ -694,6 +694,26 @@ def test_lint_warns_about_nothing_in_the_sample_solution() -> None:
         ),
         pytest.param(
             [
+                exercise(f"def test_triples():\n    assert triple(1) == 3  {SUFFIX}", "7.2", cell_id="ex-2"),
+                hidden(
+                    "# Check 7.3: the tests run\nprint([n for n in globals() if n.startswith('test_')])",
+                    "7.3",
+                    cell_id="hidden-3",
+                ),
+            ],
+            False,
+            id="a-check-that-takes-every-global",
+        ),
+        pytest.param(
+            [
+                exercise(f"def test_triples():\n    assert triple(1) == 3  {SUFFIX}", "7.2", cell_id="ex-2"),
+                hidden("# Check 7.3: a namespace of its own\nprint(sorted(vars(object)))", "7.3", cell_id="hidden-3"),
+            ],
+            True,
+            id="vars-of-something-else-reads-no-global",
+        ),
+        pytest.param(
+            [
                 hidden("# Check 7.3: triples\nprint(triple(2))", "7.3", cell_id="hidden-3"),
                 exercise(TRIPLE, "7.2", cell_id="ex-2"),
             ],
