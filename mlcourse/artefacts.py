@@ -21,12 +21,13 @@ Why :func:`router_bytes` and not ``router.to_bytes()``: scikit-learn's text vect
 ``id(self.stop_words)`` (a memory address, ``_stop_words_id``) to avoid repeating a warning, and
 pickle writes it. Two processes that train the same router from the same data therefore write
 different bytes. The attribute is a cache that scikit-learn rebuilds when it is missing, so
-leaving it out changes nothing the router does.
+leaving it out changes nothing the router does. The router leaves it out itself in
+:meth:`~mlcourse.router.TicketRouter.stable_bytes` (which ``digest()`` hashes); :func:`router_bytes`
+is that, named for the artefact it writes.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import importlib.metadata
 import json
@@ -54,8 +55,6 @@ __all__ = [
 ARTEFACT_FILES = ("weights.bin", "data.csv", "config.json", "code.txt", "lock.txt")
 #: the packages whose versions decide what a router's bytes mean
 LOCKED_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy")
-#: state that a pickle captures but that is not part of the model (see the module docstring)
-_PROCESS_STATE = ("_stop_words_id",)
 
 
 def canonical_json(value: Any) -> bytes:
@@ -79,14 +78,9 @@ def frame_bytes(frame: pd.DataFrame) -> bytes:
 def router_bytes(router: TicketRouter) -> bytes:
     """``router.to_bytes()`` without per-process state: the same router gives the same bytes in any process.
 
-    ``TicketRouter.from_bytes`` reads them like any other router bytes.
+    ``TicketRouter.from_bytes`` reads them like any other router bytes (``router.stable_bytes()``).
     """
-    pipeline = copy.deepcopy(router.pipeline)
-    for part in (pipeline, *pipeline.get_params(deep=True).values()):
-        for name in _PROCESS_STATE:
-            if name in getattr(part, "__dict__", {}):
-                delattr(part, name)
-    return TicketRouter(pipeline=pipeline, config=router.config).to_bytes()
+    return router.stable_bytes()
 
 
 def code_revision(modules: Sequence[ModuleType], *, commit: str | None = None) -> bytes:

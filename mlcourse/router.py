@@ -14,12 +14,15 @@ small enough that a notebook can train, save, serve and test it many times.
 A router turns into bytes and back with :meth:`TicketRouter.to_bytes` and
 :func:`TicketRouter.from_bytes`, and describes itself with :attr:`TicketRouter.config`. Within one
 process the same router gives the same bytes; across processes it does not (scikit-learn's
-vectorizer pickles a memory address): :func:`mlcourse.artefacts.router_bytes` gives bytes that are
-the same in every process, and lesson 12 shows why.
+vectorizer pickles a memory address, :data:`PROCESS_STATE`): :meth:`TicketRouter.stable_bytes` (also
+:func:`mlcourse.artefacts.router_bytes`) leaves that out and gives the same bytes in every process, and
+lesson 12 shows why. :meth:`TicketRouter.digest` hashes those, so the same router has the same name in
+every process (a serving replica's ``/version``, a CI run's artefact name).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import io
@@ -36,6 +39,11 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from threadpoolctl import threadpool_limits
 
 from mlcourse.tickets import TEAMS, make_tickets
+
+#: attributes a pickle of the pipeline captures that are not part of the model: scikit-learn's text
+#: vectorizers remember ``id(self.stop_words)`` (a memory address) to avoid repeating a warning, a cache
+#: they rebuild when it is missing
+PROCESS_STATE = ("_stop_words_id",)
 
 #: what ``to_bytes`` writes first, so that ``from_bytes`` can tell a router from any other file
 _MAGIC = b"mlcourse-router/1\n"
@@ -103,10 +111,19 @@ class TicketRouter:
             raise ValueError(f"the router's bytes are damaged and cannot be read: {exc}") from exc
         return TicketRouter(pipeline=payload["pipeline"], config=RouterConfig(**payload["config"]))
 
+    def stable_bytes(self) -> bytes:
+        """``to_bytes()`` without :data:`PROCESS_STATE`: the same router gives the same bytes in any process
+        (``from_bytes`` reads them like any other router bytes). The router itself is not changed."""
+        pipeline = copy.deepcopy(self.pipeline)
+        for part in (pipeline, *pipeline.get_params(deep=True).values()):
+            for name in PROCESS_STATE:
+                if name in getattr(part, "__dict__", {}):
+                    delattr(part, name)
+        return TicketRouter(pipeline=pipeline, config=self.config).to_bytes()
+
     def digest(self) -> str:
-        """sha256 of ``to_bytes()``: names this router within this process (across processes: hash
-        :func:`mlcourse.artefacts.router_bytes`)."""
-        return hashlib.sha256(self.to_bytes()).hexdigest()
+        """sha256 of :meth:`stable_bytes`: names this router, the same in every process."""
+        return hashlib.sha256(self.stable_bytes()).hexdigest()
 
 
 def train_router(

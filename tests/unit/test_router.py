@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -51,3 +54,15 @@ def test_bad_input_is_named(router: TicketRouter) -> None:
         TicketRouter.from_bytes(damaged)
     with pytest.raises(ValueError, match="lacks"):
         train_router(make_tickets(50)[["text"]])
+
+
+def test_the_digest_names_the_same_router_the_same_in_every_process() -> None:
+    """Do two processes that train the same router name it alike (its pickle differs: a memory address)?"""
+    code = (
+        "import hashlib; from mlcourse.router import train_router; r = train_router(n_tickets=300, seed=4); "
+        "r.predict(['my invoice is wrong']); print(r.digest(), hashlib.sha256(r.to_bytes()).hexdigest())"
+    )
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True) for _ in "ab"]
+    (digest_a, raw_a), (digest_b, raw_b) = (run.stdout.split() for run in runs)
+    assert digest_a == digest_b
+    assert raw_a != raw_b, "to_bytes() is now the same across processes: lesson 12's point about it needs rewriting"
