@@ -18,8 +18,7 @@ def _cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     from grader.service import accounts
     from grader.service.store import open_store
 
-    store = open_store(settings)
-    try:
+    with open_store(settings) as store:
         if args.users_command == "add":
             user, token = accounts.add_user(store, args.name, instructor=args.instructor)
             print(f"made {user.role} {user.name!r}; their token (shown only now, give it to them):")
@@ -30,8 +29,6 @@ def _cmd_users(args: argparse.Namespace, settings: Settings) -> int:
             print(token)
         else:
             print(accounts.render_users(accounts.list_users(store)))
-    finally:
-        store.dispose()
     return 0
 
 
@@ -39,8 +36,7 @@ def _cmd_deadlines(args: argparse.Namespace, settings: Settings) -> int:
     from grader.service import catalog, deadlines
     from grader.service.store import open_store
 
-    store = open_store(settings)
-    try:
+    with open_store(settings) as store:
         known = [e.id for e in catalog.list_exercises(settings)]
         if args.deadlines_command == "set":
             found = deadlines.set_deadline(
@@ -62,8 +58,6 @@ def _cmd_deadlines(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{who} may submit {what} until {granted['due']} (the others: {granted['was']})")
         else:
             print(deadlines.render(deadlines.listing(store)))
-    finally:
-        store.dispose()
     return 0
 
 
@@ -94,11 +88,8 @@ def _cmd_gradebook(args: argparse.Namespace, settings: Settings) -> int:
     from grader.service import catalog, gradebook
     from grader.service.store import open_store
 
-    store = open_store(settings)
-    try:
+    with open_store(settings) as store:
         text = gradebook.export(store, catalog.list_exercises(settings), args.format, settings.counted_submission)
-    finally:
-        store.dispose()
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote the {args.format} gradebook ({text.count(chr(10)) - 1} rows under the header) to {args.output}")
@@ -110,9 +101,8 @@ def _cmd_gradebook(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from grader.service.store import migrate, open_store
 
-    store = open_store(settings, upgrade=False)
-    where = store.engine.url.render_as_string(hide_password=True)
-    try:
+    with open_store(settings, upgrade=False) as store:
+        where = store.engine.url.render_as_string(hide_password=True)
         before = store.schema()
         if args.db_command == "upgrade":
             applied = migrate(store)
@@ -133,8 +123,6 @@ def _cmd_db(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{len(before.pending)} to apply by `grader db upgrade` (or on the service's start):")
             for revision in before.pending:
                 print(f"  {revision}")
-    finally:
-        store.dispose()
     return 0
 
 

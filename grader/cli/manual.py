@@ -56,8 +56,7 @@ def _cmd_manual(args: argparse.Namespace, settings: Settings) -> int:
     from grader.service import manual
     from grader.service.store import open_store
 
-    store = open_store(settings)
-    try:
+    with open_store(settings) as store:
         if args.manual_command == "list":
             print(manual.render_queue(manual.awaiting(store, settings)))
         elif args.manual_command == "show":
@@ -66,8 +65,6 @@ def _cmd_manual(args: argparse.Namespace, settings: Settings) -> int:
             criteria = parse_criteria(args.criteria)
             graded = manual.grade(store, args.submission, args.answer, criteria, args.comment, _grader(store, args.as_))
             print(f"graded {graded.text(manual.require(store, args.submission))}")
-    finally:
-        store.dispose()
     return 0
 
 

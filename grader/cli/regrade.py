@@ -113,8 +113,7 @@ def _cmd_regrade(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"`grader regrade {action}` needs {what}; `grader regrade list` lists the regrades")
     if action == "list" and argument:
         raise UsageError(f"`grader regrade list` takes nothing more (got {argument!r})")
-    store = open_store(settings)
-    try:
+    with open_store(settings) as store:
         if action == "list":
             found = regrade.listing(store)
             for r in found:
@@ -140,8 +139,6 @@ def _cmd_regrade(args: argparse.Namespace, settings: Settings) -> int:
             finished = regrade.apply(store, finished.id)
         print(regrade.render(finished))
         return 0
-    finally:
-        store.dispose()
 
 
 def add_commands(sub: Any) -> None:

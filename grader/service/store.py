@@ -307,6 +307,13 @@ class Store:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """``with open_store(settings) as store:`` closes its connections at the end of the block."""
+        self.dispose()
+
 
 def migrate(store: Store, *, target: str = "head") -> list[migrations.Revision]:
     """Apply every revision after the store's (up to ``target``), in one transaction; return those applied.
