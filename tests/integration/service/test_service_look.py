@@ -3,7 +3,7 @@
 - a result's colour follows its verdict (full, partial, zero) and words say it too: 0/3 is never green;
 - ``/favicon.ico`` is the course's icon, with or without the book mounted at ``/``;
 - ``/api/docs`` renders the OpenAPI descriptions' Markdown as HTML and shows no raw markup;
-- every page (sign-in, submit, feedback, gradebook, API docs, error pages) has the book's header, fonts
+- every page (sign-in, submit, feedback, gradebook, marking, regrades, API docs, error pages) has the book's header, fonts
   and colours, links to the book and its chapters, and logs nothing in the console.
 
 "The book" here is a page styled by the very stylesheets a Jupyter Book 1 build copies into its
@@ -380,6 +380,8 @@ def _pages(course: Course) -> list[tuple[str, str, str, int]]:
         ("submit", "alice", "/submit", 200),
         ("feedback", "alice", f"/submissions/{course.ids['zero']}", 200),
         ("gradebook", "ines", "/gradebook", 200),
+        ("marking", "ines", "/marking", 200),
+        ("regrades", "ines", "/regrades", 200),
         ("api docs", "alice", "/api/docs", 200),
         ("error: not found", "alice", "/submissions/no-such-id", 404),
         ("error: instructors only", "alice", "/gradebook", 403),
