@@ -7,7 +7,8 @@ and ``grader grade`` additionally return 1 when a notebook lost points (see the 
 The CLI is the top layer under ``__main__``: it may import every other layer of the grader (library
 code is imported inside each command, so ``grader --help`` stays fast). Its modules: this one (the
 parser, the course author's and learner's commands, the worker and server) and
-:mod:`grader.cli.instructor` (accounts, deadlines, gradebook exports, the store's schema).
+:mod:`grader.cli.instructor` (accounts, deadlines, gradebook exports, the store's schema),
+:mod:`grader.cli.manual` (manual grading with rubrics) and :mod:`grader.cli.regrade` (regrades).
 """
 
 from __future__ import annotations
