@@ -3,8 +3,8 @@
 - a result's colour follows its verdict (full, partial, zero) and words say it too: 0/3 is never green;
 - ``/favicon.ico`` is the course's icon, with or without the book mounted at ``/``;
 - ``/api/docs`` renders the OpenAPI descriptions' Markdown as HTML and shows no raw markup;
-- every page (sign-in, submit, feedback, gradebook, marking, regrades, API docs, error pages) has the book's header, fonts
-  and colours, links to the book and its chapters, and logs nothing in the console.
+- every page (sign-in, submit, feedback, gradebook, marking, regrades, API docs, error pages) has the book's
+  header, fonts and colours, links to the book and its chapters, and logs nothing in the console.
 
 "The book" here is a page styled by the very stylesheets a Jupyter Book 1 build copies into its
 ``_static/styles/`` (pydata-sphinx-theme and sphinx-book-theme, from the installed packages), mounted
