@@ -15,12 +15,14 @@ The instructor reads the answer from the notebook the learner submitted (``submi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from nbformat import NotebookNode
 
 from grader.errors import UsageError
 from grader.format.rubric import ManualAnswer, learner_answer
@@ -129,14 +131,19 @@ class Marking:
             f"its manual answers: {known}"
         )
 
+    @functools.cached_property
+    def submitted(self) -> NotebookNode:
+        """The notebook the learner submitted, read once for all its answers."""
+        return report.learner_notebook(self.notebook, name=self.filename)
+
     def rendered(self, answer: ManualAnswer) -> str | None:
         """The learner's answer as inert HTML, or None when they deleted its cell."""
-        cell = learner_answer(report.learner_notebook(self.notebook, name=self.filename), answer)
+        cell = learner_answer(self.submitted, answer)
         return None if cell is None else report.render_cells([cell])
 
     def source(self, answer: ManualAnswer) -> str | None:
         """The learner's answer as text (its source), or None when they deleted its cell."""
-        cell = learner_answer(report.learner_notebook(self.notebook, name=self.filename), answer)
+        cell = learner_answer(self.submitted, answer)
         return None if cell is None else str(cell.get("source", ""))
 
     def to_dict(self, *, rendered: bool = True) -> dict[str, Any]:
