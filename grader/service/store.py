@@ -321,11 +321,16 @@ def migrate(store: Store, *, target: str = "head") -> list[migrations.Revision]:
     Safe when several processes start at once: on PostgreSQL an advisory lock, on SQLite the
     write lock, lets one of them migrate while the others wait and then find nothing to do. A
     revision that fails rolls the whole upgrade back, on both databases: the store stays as it was.
+    A connection lost mid-upgrade rolls it back too, and the upgrade is tried again (:meth:`Store.run`):
+    a worker started while the database flaps waits for it rather than dying.
     """
-    with store.write() as conn:
+
+    def work(conn: Connection) -> list[migrations.Revision]:
         if store.dialect == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(7301155)"))
         return migrations.upgrade(conn, target=target)
+
+    return store.run(work)
 
 
 def open_store(settings_or_url: Settings | str, *, upgrade: bool = True, pool_size: int = 5) -> Store:

@@ -176,6 +176,36 @@ def test_a_failed_migration_leaves_the_store_as_it_was(
         store.dispose()
 
 
+def test_an_upgrade_whose_connection_is_killed_is_rolled_back_and_tried_again(pg_url: str) -> None:
+    """When PostgreSQL ends the connection half-way through an upgrade, is it rolled back and run again whole?"""
+    store = _legacy_store(pg_url, 3)
+    admin = sa.create_engine(sa.make_url(pg_url).difference_update_query(["options", "application_name"]))
+    killed: list[int] = []
+
+    def kill_once(conn: sa.Connection, _cursor: object, statement: str, *_args: object) -> None:
+        if not killed and "alembic_version" in statement:  # mid-upgrade: the stamp is written, revisions not yet
+            pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+            with admin.begin() as kill:
+                kill.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            killed.append(pid)
+
+    try:
+        with store.read() as conn:
+            before = snapshot(conn)
+        sa.event.listen(store.engine, "before_cursor_execute", kill_once)
+        assert [r.id for r in migrate(store)] == ["0004", "0005", *ALEMBIC]
+        sa.event.remove(store.engine, "before_cursor_execute", kill_once)
+        assert len(killed) == 1
+        assert store.schema().current == HEAD
+        with store.read() as conn:
+            after = snapshot(conn)
+        for table, rows in before.items():
+            assert [{k: new[k] for k in old} for old, new in zip(rows, after[table], strict=True)] == rows, table
+    finally:
+        admin.dispose()
+        store.dispose()
+
+
 def test_grader_db_current_and_upgrade(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -164,11 +164,12 @@ def test_a_store_that_drops_every_connection_mid_run_loses_nothing(
     try:
         alice, _ = accounts.add_user(store, "alice")
         ids = [_enqueue(store, alice, service_fakes.notebook(tag=f"job{i}", sleep=0.4)) for i in range(16)]
-        for _ in range(2):
-            processes.grader(settings, "worker")
+        processes.grader(settings, "worker")
         wait_until(lambda: service_fakes.log_lines(processes.log, "start", "job0") == 1, what="grading to start")
         terminated, graded_then = 0, []
-        for _ in range(40):  # a flapping store: every connection killed every 50 ms for 2 s
+        for flap in range(60):  # a flapping store: every connection killed every 50 ms for 3 s
+            if flap == 0:  # a second worker starts (opens the store, upgrades, registers) while it flaps
+                processes.grader(settings, "worker")
             graded_then.append(queue.queue_depth(store)["graded"])
             with admin.begin() as conn:
                 terminated += terminate_backends(conn, application_name)
@@ -184,7 +185,9 @@ def test_a_store_that_drops_every_connection_mid_run_loses_nothing(
         wait_until(all_graded, timeout_s=90, what="every job to be graded after the connection drops")
         for i in range(len(ids)):
             assert service_fakes.log_lines(processes.log, "done", f"job{i}") >= 1
-        assert all(p.poll() is None for p in processes.started), "a worker died with the store's connections"
+        dead = [i for i, p in enumerate(processes.started) if p.poll() is not None]
+        outputs = [processes.log.with_name(f"process-{i}.log").read_text(errors="replace")[-3000:] for i in dead]
+        assert not dead, "a worker died with the store's connections:\n" + "\n---\n".join(outputs)
     finally:
         admin.dispose()
         store.dispose()
