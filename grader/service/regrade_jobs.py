@@ -4,7 +4,8 @@ A job moves ``queued ──claim──> running ──record──> graded | fai
 failed attempt (:func:`fail`: the grade function raised or said ``error``) goes back to ``queued`` after a
 back-off, up to ``max_attempts``, then ``failed``. A claim is one conditional update with a lease
 (``lease_owner``, ``lease_expires_at``) that the worker renews (:func:`renew`); a job whose worker died is
-claimed again when its lease expires, or fails when that was its last attempt. Only the lease holder records.
+claimed again when its lease expires (or at once, when a process that saw it die gives it back: :func:`release`),
+or fails when that was its last attempt. Only the lease holder records.
 When a regrade's last job ends, the regrade becomes ``ready``. The submission itself is never touched here
 (nothing goes through :func:`grader.service.queue.complete`): :func:`grader.service.regrade.apply` does that.
 The worker function is :func:`grader.service.workers.process_regrade`.
@@ -13,6 +14,7 @@ The worker function is :func:`grader.service.workers.process_regrade`.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from grader.format.markers import DEVICE_GPU
 from grader.grading.results import Result
+from grader.service import leases
 from grader.service.registry import live_gpu_clause
 from grader.service.regrade import ACTIVE, FAILED, GRADED, GRADING, QUEUED, READY, RUNNING
 from grader.service.statuses import SubmissionStatus
@@ -237,6 +240,60 @@ def fail(store: Store, job: RegradeJob, message: str, *, max_attempts: int, back
         if status == FAILED:
             _finish_if_done(conn, job.regrade_id, now)
         return status
+
+    return store.run(work)
+
+
+def release(store: Store, pids: set[int] | None, *, max_attempts: int, host: str | None = None) -> list[str]:
+    """Give back at once the running jobs of processes ``pids`` on ``host`` (default: this machine), which the
+    caller saw die; ``pids`` None: those of this machine's processes that are gone. A job is queued again at
+    once, or fails when that was its last attempt (:mod:`grader.service.leases` does the same for
+    submissions). Returns the submission ids given back."""
+    host = host or socket.gethostname()
+
+    def work(conn: Connection) -> list[str]:
+        now = time.time()
+        rows = conn.execute(
+            sa.select(_j.regrade_id, _j.submission_id, _j.attempts, _j.lease_owner).where(
+                _j.status == RUNNING, _j.lease_owner.like(f"{host}:%")
+            )
+        ).all()
+        released = []
+        for row in rows:
+            found = leases.owner_process(row.lease_owner)
+            if found is None or found[0] != host:
+                continue
+            if not (found[1] in pids if pids is not None else not leases.process_alive(found[1])):
+                continue
+            last = row.attempts >= max_attempts
+            held = sa.and_(
+                _j.regrade_id == row.regrade_id,
+                _j.submission_id == row.submission_id,
+                _j.lease_owner == row.lease_owner,
+                _j.status == RUNNING,
+            )
+            message = (
+                f"grading stopped {row.attempts} times without a result (the grading process died)"
+                if last
+                else "the grading process died; graded again"
+            )
+            changed = conn.execute(
+                sa.update(regrade_results)
+                .where(held)
+                .values(
+                    status=FAILED if last else QUEUED,
+                    message=message,
+                    available_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                )
+            ).rowcount
+            if changed == 1:
+                released.append(row.submission_id)
+                if last:
+                    _finish_if_done(conn, row.regrade_id, now)
+        return released
 
     return store.run(work)
 

@@ -119,18 +119,22 @@ def release_dead_worker(settings: Settings, pid: int, store: Store | None = None
     store = store or open_store(settings, upgrade=False, pool_size=1)
     try:
         released = leases.release_process(store, pid, max_attempts=settings.max_attempts)
+        regrading = regrade_jobs.release(store, {pid}, max_attempts=settings.max_attempts)
     finally:
         if own:
             store.dispose()
-    if released:
-        log.warning("worker process %d died grading %s; graded again at once", pid, ", ".join(released))
-    return released
+    if released or regrading:
+        jobs = ", ".join([*released, *(f"a regrade of {sid}" for sid in regrading)])
+        log.warning("worker process %d died grading %s; graded again at once", pid, jobs)
+    return released + regrading
 
 
 def release_dead_here(settings: Settings, store: Store) -> None:
-    """At a worker's start: give back the leases of this machine's worker processes that are gone."""
+    """At a worker's start: give back the leases (submissions' and regrade jobs') of this machine's worker
+    processes that are gone."""
     try:
         released = leases.release_dead_here(store, max_attempts=settings.max_attempts)
+        released += regrade_jobs.release(store, None, max_attempts=settings.max_attempts)
     except StoreUnavailable:
         return  # their leases simply expire
     if released:
@@ -446,6 +450,7 @@ def run_embedded_worker(settings: Settings, concurrency: int, *, gpu: bool = Fal
         workers.stop(timeout_s=STOP_WAIT_S)
         try:  # a job still being graded is given back, to be graded again at once by another worker
             leases.release_process(store, os.getpid(), max_attempts=settings.max_attempts)
+            regrade_jobs.release(store, {os.getpid()}, max_attempts=settings.max_attempts)
         except StoreUnavailable:
             log.warning("could not give back the jobs in progress; they are graded again when their leases expire")
         release()

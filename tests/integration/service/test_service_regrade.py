@@ -11,7 +11,9 @@ function :func:`course_grade` at every grading, as the real engine reads the sol
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +29,18 @@ from grader import cli
 from grader.format.notebooks import parse_notebook
 from grader.grading.devices import GradingDevice
 from grader.grading.results import CheckResult, Result
-from grader.service import accounts, catalog, gradebook, queue, registry, regrade, regrade_jobs, tasks, workers
+from grader.service import (
+    accounts,
+    catalog,
+    gradebook,
+    leases,
+    queue,
+    registry,
+    regrade,
+    regrade_jobs,
+    tasks,
+    workers,
+)
 from grader.service.app import create_app
 from grader.service.regrade import RegradeRefused
 from grader.service.server import settings_env
@@ -264,6 +277,27 @@ def test_a_regrade_job_whose_worker_died_is_claimed_again_and_fails_after_its_la
     time.sleep(0.3)
     third = regrade_jobs.claim(store, "worker-c", lease_s=30, max_attempts=2)
     assert third is not None and third.submission_id != first.submission_id
+    (failed,) = [c for c in regrade.get(store, started.id).changes if c.submission_id == first.submission_id]
+    assert failed.kind == "failed" and "grading stopped 2 times without a result" in failed.message
+
+
+def test_a_regrade_job_of_a_process_seen_dying_is_given_back_at_once(
+    course: tuple[Settings, Store, dict[str, str]],
+) -> None:
+    """Whoever sees a worker process die (the supervisor, Celery's main process, a worker starting) gives its
+    regrade jobs back at once, as a submission's: queued again, or failed after its last attempt."""
+    settings, store, _ = course
+    started = regrade.start(store, settings, EXERCISE, instructor_id(store))
+    dead = subprocess.Popen(["true"])  # a real process of this machine, gone once reaped
+    dead.wait()
+    owner = leases.owner_name("worker").replace(f":{os.getpid()}:", f":{dead.pid}:")
+    first = regrade_jobs.claim(store, owner, lease_s=600, max_attempts=2)
+    assert first is not None and first.attempts == 1
+    assert workers.release_dead_worker(settings, os.getpid(), store) == []  # a live process keeps its jobs
+    assert workers.release_dead_worker(settings, dead.pid, store) == [first.submission_id]
+    again = regrade_jobs.claim(store, owner, lease_s=600, max_attempts=2)  # at once: no lease to wait out
+    assert again is not None and (again.submission_id, again.attempts) == (first.submission_id, 2)
+    workers.release_dead_here(settings, store)  # a worker starting finds the dead process's last attempt
     (failed,) = [c for c in regrade.get(store, started.id).changes if c.submission_id == first.submission_id]
     assert failed.kind == "failed" and "grading stopped 2 times without a result" in failed.message
 
