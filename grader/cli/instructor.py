@@ -8,6 +8,7 @@ modules beside this one and register through :func:`add_commands`.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,9 @@ def _cmd_gradebook(args: argparse.Namespace, settings: Settings) -> int:
 
     with open_store(settings) as store:
         text = gradebook.export(store, catalog.list_exercises(settings), args.format, settings.counted_submission)
+        warning = gradebook.provisional_warning(*gradebook.provisional(store, settings.counted_submission))
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote the {args.format} gradebook ({text.count(chr(10)) - 1} rows under the header) to {args.output}")

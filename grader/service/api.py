@@ -176,14 +176,22 @@ def gradebook_csv(
     format: Annotated[str, Query(description="wide, canvas or long")] = "wide",
 ) -> Response:
     """The gradebook as CSV (instructors): ``wide`` learners × exercises, ``canvas`` Canvas's gradebook import,
-    ``long`` one row per learner and exercise (``docs/SERVICE.md``, "Exports")."""
+    ``long`` one row per learner and exercise (``docs/SERVICE.md``, "Exports"). The headers
+    ``X-Grader-Provisional`` and ``X-Grader-Answers-To-Grade`` say how many scores are provisional and how many
+    manual answers they wait for (0 and 0: every score is final)."""
     if format not in gradebook.EXPORT_FORMATS:
         known = ", ".join(gradebook.EXPORT_FORMATS)
         raise ApiError(422, "unknown-format", f"no gradebook format {format[:40]!r}; the formats: {known}")
     state = app_state(request)
     exercises = catalog.list_exercises(state.settings)
-    text = gradebook.export(state.store, exercises, format, state.settings.counted_submission)  # type: ignore[arg-type]
-    return Response(text, media_type="text/csv; charset=utf-8", headers=_attachment(gradebook.EXPORT_FILENAMES[format]))
+    counting = state.settings.counted_submission
+    text = gradebook.export(state.store, exercises, format, counting)  # type: ignore[arg-type]
+    scores, answers = gradebook.provisional(state.store, counting)
+    headers = _attachment(gradebook.EXPORT_FILENAMES[format]) | {
+        "X-Grader-Provisional": str(scores),
+        "X-Grader-Answers-To-Grade": str(answers),
+    }
+    return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/api/gradebook/checks", tags=["gradebook"], responses=error_responses(401, 403))

@@ -16,8 +16,9 @@ Manual answers (:mod:`grader.service.totals`): a score is automatic + the instru
 automatic max + the manual max, late policy applied to the sum. While a counted submission has a manual answer
 without a grade its score is **provisional** (the ungraded answers count 0): the page says so beside the score,
 the ``long`` export has a ``provisional`` column (how many answers are left to grade; empty when none), and the
-``wide`` and ``canvas`` exports carry the score as it stands (a spreadsheet cell stays a number): check
-``grader manual list`` is empty before exporting final grades.
+``wide`` and ``canvas`` exports carry the score as it stands (a spreadsheet cell stays a number), and every
+export says how many scores are provisional beside it (:func:`provisional`: `grader gradebook export` warns on
+stderr, the API answers an ``X-Grader-Provisional`` header).
 """
 
 from __future__ import annotations
@@ -246,6 +247,24 @@ def export(store: Store, exercises: Iterable[Exercise], format: ExportFormat, co
         return to_long_csv(learners, best, [e.id for e in exercises])
     book = gradebook(store, [e.id for e in exercises], counting)
     return to_canvas_csv(book, exercises) if format == "canvas" else to_csv(book)
+
+
+def provisional(store: Store, counting: str = "best") -> tuple[int, int]:
+    """How many counted scores are provisional, and how many manual answers they still wait for."""
+    _, best = best_submissions(store, counting)
+    waiting = [b.ungraded for b in best if b.ungraded]
+    return len(waiting), sum(waiting)
+
+
+def provisional_warning(scores: int, answers: int) -> str:
+    """What an export of a gradebook with provisional scores says beside it (empty when none is)."""
+    if not scores:
+        return ""
+    what = f"{scores} score{'' if scores == 1 else 's'} {'is' if scores == 1 else 'are'} provisional"
+    return (
+        f"{what}: {answers} answer{'' if answers == 1 else 's'} still to grade by hand count 0 for now "
+        "(`grader manual list` lists them; the page is /marking)"
+    )
 
 
 def check_pass_rates(store: Store, counting: str = "best") -> list[dict[str, Any]]:

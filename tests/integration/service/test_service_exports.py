@@ -172,6 +172,7 @@ def test_instructors_download_each_export_with_a_filename(course: Course, client
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
         assert response.headers["content-disposition"] == f'attachment; filename="{filename}"'
         assert response.text == gradebook.export(course.store, exercises, fmt)  # type: ignore[arg-type]
+        assert (response.headers["X-Grader-Provisional"], response.headers["X-Grader-Answers-To-Grade"]) == ("0", "0")
     canvas = _rows(client.get("/api/gradebook.csv?format=canvas", headers=course.auth("ines")).text)
     assert canvas[1][0] == "Points Possible" and [r[0] for r in canvas[2:]] == ["alice", "bob", "carl"]
 
