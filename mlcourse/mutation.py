@@ -19,11 +19,14 @@ isolates them from each other, so a test must not change the system or shared da
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dis
+import inspect
+import types
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SuiteResult", "collect_tests", "killed", "mutation_report", "run_suite"]
+__all__ = ["SuiteResult", "collect_tests", "killed", "mutation_report", "references", "run_suite"]
 
 #: how much of a failure's message a report keeps (a hypothesis failure can run to pages)
 _MESSAGE_CHARS = 300
@@ -89,3 +92,63 @@ def killed(tests: Mapping[str, Test], mutant: Any) -> bool:
 def mutation_report(tests: Mapping[str, Test], mutants: Mapping[str, Any]) -> dict[str, bool]:
     """For each named mutant, whether the suite kills it."""
     return {name: killed(tests, mutant) for name, mutant in mutants.items()}
+
+
+def _function(value: Any) -> types.FunctionType | None:
+    """The plain function behind a test or helper (a hypothesis ``@given`` test's inner test, a wrapper's
+    ``__wrapped__``), or None for anything else."""
+    inner = getattr(getattr(value, "hypothesis", None), "inner_test", None)
+    value = inspect.unwrap(inner or value) if callable(inner or value) else value
+    return value if isinstance(value, types.FunctionType) else None
+
+
+def _loaded(code: types.CodeType) -> Iterator[tuple[str, str]]:
+    """(how, name) of every global and closure variable ``code`` loads, nested functions and lambdas included
+    (an attribute such as ``sut.clean_text`` is not a load of ``clean_text``)."""
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+            yield "global", str(instruction.argval)
+        elif instruction.opname in ("LOAD_DEREF", "LOAD_CLASSDEREF"):
+            yield "closure", str(instruction.argval)
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            yield from _loaded(constant)
+
+
+def references(tests: Mapping[str, Test], targets: Mapping[str, Any]) -> dict[str, list[str]]:
+    """For each test that uses one of ``targets`` (compared by identity: the very objects), the names of those
+    it uses, directly or through the functions of its own module it calls.
+
+    A test that compares the system under test with the system's own code (``sut.clean_text(t) ==
+    clean_text(t)``, ``sut.route(...) == CORRECT.route(...)``) proves nothing: it passes on the correct
+    system and fails on every mutant, whatever the mutant got wrong. Tests that touch only ``sut`` and data
+    give an empty report.
+    """
+    found: dict[str, list[str]] = {}
+    for name, test in tests.items():
+        start = _function(test)
+        todo, seen, used = ([start] if start is not None else []), set(), set()
+        while todo:
+            function = todo.pop()
+            if id(function) in seen:
+                continue
+            seen.add(id(function))
+            cells = dict(zip(function.__code__.co_freevars, function.__closure__ or (), strict=False))
+            for how, variable in _loaded(function.__code__):
+                if how == "global" and variable in function.__globals__:
+                    value = function.__globals__[variable]
+                elif how == "closure" and variable in cells:
+                    try:
+                        value = cells[variable].cell_contents
+                    except ValueError:  # an empty cell
+                        continue
+                else:
+                    continue
+                hits = {target for target, obj in targets.items() if value is obj}
+                used |= hits
+                helper = _function(value)
+                if not hits and helper is not None and helper.__module__ == function.__module__:
+                    todo.append(helper)  # a helper of the notebook's: what it uses, the test uses
+        if used:
+            found[name] = sorted(used)
+    return found

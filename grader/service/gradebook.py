@@ -62,6 +62,8 @@ class Best:
     timing: deadlines.Timing = ON_TIME
     #: manual answers without an instructor's grade (the score is provisional while any is left)
     ungraded: int = 0
+    #: the instructor's grades of its manual answers (answer id → grade)
+    grades: dict[str, totals.ManualGrade] = field(default_factory=dict)
 
     @property
     def provisional_note(self) -> str:
@@ -98,7 +100,8 @@ def best_submissions(store: Store, counting: str = "best") -> tuple[list[str], l
     for row in rows:  # oldest first: a later equal score replaces an earlier one
         key = (row.name, row.exercise)
         result = json.loads(row.result or "{}")
-        total = totals.total_of({**result, "score": row.score, "max_score": row.max_score}, grades.get(row.id, {}))
+        given = grades.get(row.id, {})
+        total = totals.total_of({**result, "score": row.score, "max_score": row.max_score}, given)
         raw = total.score
         timing = rules.timing(row.name, row.exercise, float(row.created_at))
         candidate = Best(
@@ -112,6 +115,7 @@ def best_submissions(store: Store, counting: str = "best") -> tuple[list[str], l
             raw_score=raw,
             timing=timing,
             ungraded=total.ungraded,
+            grades=given,
         )
         held = best.get(key)
         if counting == "latest-on-time":

@@ -87,13 +87,11 @@ class Queue:
 def awaiting(store: Store, settings: Settings) -> Queue:
     """Every manual answer of every learner's counted submission: those waiting for a grade and those graded."""
     _, best = gradebook.best_submissions(store, settings.counted_submission)
-    with_answers = [b for b in best if totals.answers_of(b.result)]
-    grades = store.run(lambda conn: totals.read_grades(conn, [b.submission_id for b in with_answers]), write=False)
     waiting: list[Item] = []
     graded: list[Item] = []
-    for b in with_answers:
+    for b in best:
         for position, answer in enumerate(totals.answers_of(b.result)):
-            given = grades.get(b.submission_id, {}).get(answer.id)
+            given = b.grades.get(answer.id)
             placed = dataclasses.replace(answer, index=position)
             item = Item(b.submission_id, b.learner, b.exercise, placed, b.submitted_at, given)
             (graded if given else waiting).append(item)

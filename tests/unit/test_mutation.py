@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlcourse.mutation import SuiteResult, collect_tests, killed, mutation_report, run_suite
+from mlcourse.mutation import SuiteResult, collect_tests, killed, mutation_report, references, run_suite
 
 
 def _adds(a: int, b: int) -> int:
@@ -98,3 +98,67 @@ def test_result_is_frozen():
     result = SuiteResult(tests=("test_a",))
     with pytest.raises(AttributeError):
         result.tests = ()  # type: ignore[misc]
+
+
+# --- references: tests that compare the system with its own code -----------------------------------------------
+
+GIVEN_CODE = """
+import dataclasses
+from hypothesis import given, settings, strategies as st
+
+def clean(text):
+    return text.strip().lower()
+
+@dataclasses.dataclass(frozen=True)
+class System:
+    clean: object
+
+CORRECT = System(clean)
+
+def expected(text):
+    return clean(text)
+
+def test_by_promise(sut):
+    assert sut.clean("  A ") == "a"
+
+def test_attribute_of_the_same_name(sut):
+    clean = sut.clean
+    assert clean(" B") == "b"
+
+def test_direct(sut):
+    assert sut.clean("A") == clean("A")
+
+def test_through_a_helper(sut):
+    assert sut.clean("A") == expected("A")
+
+def test_with_correct(sut):
+    assert sut.clean("A") == CORRECT.clean("A")
+
+@settings(max_examples=3, deadline=None, database=None)
+@given(text=st.text())
+def test_property_with_a_lambda(sut, text):
+    assert sut.clean(text) == (lambda t: clean(t))(text)
+
+def _closure():
+    copy = clean
+    def test_closure(sut):
+        assert sut.clean("A") == copy("A")
+    return test_closure
+"""
+
+
+def test_references_names_each_test_that_uses_the_given_code_and_only_those() -> None:
+    """Direct calls, calls through a helper, a lambda, a closure, a hypothesis test, CORRECT: each is named;
+    tests that reach the system only through ``sut`` (even by a local of the same name) are not."""
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    exec(compile(GIVEN_CODE, "<notebook>", "exec"), namespace)  # a notebook's namespace
+    tests = collect_tests(namespace) | {"test_closure": namespace["_closure"]()}  # type: ignore[operator]
+    targets = {"CORRECT": namespace["CORRECT"], "clean": namespace["clean"]}
+    assert references(tests, targets) == {
+        "test_direct": ["clean"],
+        "test_through_a_helper": ["clean"],
+        "test_with_correct": ["CORRECT"],
+        "test_property_with_a_lambda": ["clean"],
+        "test_closure": ["clean"],
+    }
+    assert "test_attribute_of_the_same_name" in tests and "test_by_promise" in tests
