@@ -1,6 +1,6 @@
 """The lesson pipeline: execute ``notebooks/*.ipynb`` with papermill, cached by content hash.
 
-Each lesson runs in its own ``python -m papermill`` subprocess, in a session of its own, with
+Each lesson runs in its own papermill subprocess (:mod:`grader.book.papermill_ipc`), in a session of its own, with
 the ``profile`` parameter injected into the cell tagged ``parameters``. The executed copy goes
 to ``<build>/executed/<profile>/<name>.ipynb``; the source tree is never written to.
 
@@ -188,14 +188,15 @@ def _normalise(nb: NotebookNode, *, profile: str) -> NotebookNode:
 
 
 def _papermill_command(settings: Settings, source: Path, output: Path, profile: str, *, cwd: Path) -> list[str]:
-    """papermill on ``source`` (a probed copy of the lesson), run in ``cwd`` (the lesson's own folder)."""
+    """papermill on ``source`` (a probed copy of the lesson), run in ``cwd`` (the lesson's own folder), its
+    kernel on the ipc transport (:mod:`grader.book.papermill_ipc`: no TCP port to race other programs for)."""
     return [
         sys.executable,
         "-m",
-        "papermill",
+        "grader.book.papermill_ipc",
         str(source),
         str(output),
-        "-r",
+        "--parameter",
         markers.PROFILE_PARAMETER,
         profile,
         "--kernel",
@@ -206,9 +207,6 @@ def _papermill_command(settings: Settings, source: Path, output: Path, profile: 
         str(max(1, math.ceil(settings.cell_timeout_s))),
         "--cwd",
         str(cwd),
-        "--no-progress-bar",
-        "--log-level",
-        "WARNING",
     ]
 
 
