@@ -97,8 +97,9 @@ def mutation_report(tests: Mapping[str, Test], mutants: Mapping[str, Any]) -> di
 def _function(value: Any) -> types.FunctionType | None:
     """The plain function behind a test or helper (a hypothesis ``@given`` test's inner test, a wrapper's
     ``__wrapped__``), or None for anything else."""
-    inner = getattr(getattr(value, "hypothesis", None), "inner_test", None)
-    value = inspect.unwrap(inner or value) if callable(inner or value) else value
+    value = getattr(getattr(value, "hypothesis", None), "inner_test", None) or value
+    if callable(value):
+        value = inspect.unwrap(value)
     return value if isinstance(value, types.FunctionType) else None
 
 

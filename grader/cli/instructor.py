@@ -90,10 +90,10 @@ def _cmd_gradebook(args: argparse.Namespace, settings: Settings) -> int:
     from grader.service.store import open_store
 
     with open_store(settings) as store:
-        text = gradebook.export(store, catalog.list_exercises(settings), args.format, settings.counted_submission)
-        warning = gradebook.provisional_warning(*gradebook.provisional(store, settings.counted_submission))
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
+        made = gradebook.export_of(store, catalog.list_exercises(settings), args.format, settings.counted_submission)
+    text = made.text
+    if made.warning:
+        print(f"warning: {made.warning}", file=sys.stderr)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote the {args.format} gradebook ({text.count(chr(10)) - 1} rows under the header) to {args.output}")

@@ -184,14 +184,12 @@ def gradebook_csv(
         raise ApiError(422, "unknown-format", f"no gradebook format {format[:40]!r}; the formats: {known}")
     state = app_state(request)
     exercises = catalog.list_exercises(state.settings)
-    counting = state.settings.counted_submission
-    text = gradebook.export(state.store, exercises, format, counting)  # type: ignore[arg-type]
-    scores, answers = gradebook.provisional(state.store, counting)
+    made = gradebook.export_of(state.store, exercises, format, state.settings.counted_submission)  # type: ignore[arg-type]
     headers = _attachment(gradebook.EXPORT_FILENAMES[format]) | {
-        "X-Grader-Provisional": str(scores),
-        "X-Grader-Answers-To-Grade": str(answers),
+        "X-Grader-Provisional": str(made.provisional),
+        "X-Grader-Answers-To-Grade": str(made.answers_to_grade),
     }
-    return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
+    return Response(made.text, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/api/gradebook/checks", tags=["gradebook"], responses=error_responses(401, 403))

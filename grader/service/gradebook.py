@@ -17,7 +17,7 @@ automatic max + the manual max, late policy applied to the sum. While a counted 
 without a grade its score is **provisional** (the ungraded answers count 0): the page says so beside the score,
 the ``long`` export has a ``provisional`` column (how many answers are left to grade; empty when none), and the
 ``wide`` and ``canvas`` exports carry the score as it stands (a spreadsheet cell stays a number), and every
-export says how many scores are provisional beside it (:func:`provisional`: `grader gradebook export` warns on
+export says how many scores are provisional beside it (:class:`Export`: `grader gradebook export` warns on
 stderr, the API answers an ``X-Grader-Provisional`` header).
 """
 
@@ -142,7 +142,10 @@ class Gradebook:
 
 def gradebook(store: Store, exercises: Iterable[str], counting: str = "best") -> Gradebook:
     """Learners × exercises, the counted score each (late penalties applied)."""
-    learners, best = best_submissions(store, counting)
+    return _book(*best_submissions(store, counting), exercises)
+
+
+def _book(learners: list[str], best: list[Best], exercises: Iterable[str]) -> Gradebook:
     columns = sorted(set(exercises) | {b.exercise for b in best})
     scores: dict[str, dict[str, float]] = {name: {} for name in learners}
     max_scores: dict[str, float] = {}
@@ -243,32 +246,46 @@ def to_long_csv(learners: Iterable[str], best: Iterable[Best], exercises: Iterab
     return _write(rows)
 
 
+@dataclass(frozen=True)
+class Export:
+    """A gradebook export and how many of its scores are provisional (read from the store once)."""
+
+    text: str
+    #: counted scores with manual answers still to grade (they count 0 for now)
+    provisional: int
+    #: the manual answers those scores wait for
+    answers_to_grade: int
+
+    @property
+    def warning(self) -> str:
+        """What the export says beside it while scores are provisional (empty when every score is final)."""
+        scores, answers = self.provisional, self.answers_to_grade
+        if not scores:
+            return ""
+        what = f"{scores} score{'' if scores == 1 else 's'} {'is' if scores == 1 else 'are'} provisional"
+        return (
+            f"{what}: {answers} answer{'' if answers == 1 else 's'} still to grade by hand count 0 for now "
+            "(`grader manual list` lists them; the page is /marking)"
+        )
+
+
+def export_of(store: Store, exercises: Iterable[Exercise], format: ExportFormat, counting: str = "best") -> Export:
+    """The gradebook as CSV in one of :data:`EXPORT_FORMATS` (the exercises: the catalog's), with its
+    provisional scores counted."""
+    exercises = list(exercises)
+    learners, best = best_submissions(store, counting)
+    if format == "long":
+        text = to_long_csv(learners, best, [e.id for e in exercises])
+    else:
+        book = _book(learners, best, [e.id for e in exercises])
+        text = to_canvas_csv(book, exercises) if format == "canvas" else to_csv(book)
+    waiting = [b.ungraded for b in best if b.ungraded]
+    return Export(text, len(waiting), sum(waiting))
+
+
 def export(store: Store, exercises: Iterable[Exercise], format: ExportFormat, counting: str = "best") -> str:
     """The gradebook as CSV in one of :data:`EXPORT_FORMATS` (the exercises: the catalog's)."""
-    exercises = list(exercises)
-    if format == "long":
-        learners, best = best_submissions(store, counting)
-        return to_long_csv(learners, best, [e.id for e in exercises])
-    book = gradebook(store, [e.id for e in exercises], counting)
-    return to_canvas_csv(book, exercises) if format == "canvas" else to_csv(book)
-
-
-def provisional(store: Store, counting: str = "best") -> tuple[int, int]:
-    """How many counted scores are provisional, and how many manual answers they still wait for."""
-    _, best = best_submissions(store, counting)
-    waiting = [b.ungraded for b in best if b.ungraded]
-    return len(waiting), sum(waiting)
-
-
-def provisional_warning(scores: int, answers: int) -> str:
-    """What an export of a gradebook with provisional scores says beside it (empty when none is)."""
-    if not scores:
-        return ""
-    what = f"{scores} score{'' if scores == 1 else 's'} {'is' if scores == 1 else 'are'} provisional"
-    return (
-        f"{what}: {answers} answer{'' if answers == 1 else 's'} still to grade by hand count 0 for now "
-        "(`grader manual list` lists them; the page is /marking)"
-    )
+    return export_of(store, exercises, format, counting).text
 
 
 def check_pass_rates(store: Store, counting: str = "best") -> list[dict[str, Any]]:

@@ -52,6 +52,15 @@ def owner_process(owner: str) -> tuple[str, int] | None:
     return (host, int(pid)) if host and pid.isdigit() else None
 
 
+def owner_dead(owner: str, host: str, dead: set[int] | None) -> bool:
+    """Is lease ``owner`` a process of ``host`` that is one of ``dead`` (None: one of this machine's found
+    gone)? The test both lease tables (submissions', regrade jobs') use to give back a dead holder's jobs."""
+    found = owner_process(owner)
+    if found is None or found[0] != host:
+        return False
+    return found[1] in dead if dead is not None else not process_alive(found[1])
+
+
 def process_alive(pid: int) -> bool:
     """Is process ``pid`` of this machine running (a zombie, dead but not yet reaped, is not)?"""
     try:
@@ -159,15 +168,11 @@ def _release(store: Store, host: str, dead: set[int] | None, *, max_attempts: in
                 _s.status == SubmissionStatus.RUNNING, _s.lease_owner.like(f"{host}:%")
             )
         ).all()
-        released = []
-        for row in rows:
-            found = owner_process(row.lease_owner)
-            if found is None or found[0] != host:
-                continue
-            gone = found[1] in dead if dead is not None else not process_alive(found[1])
-            if gone and _give_back(conn, row, now, max_attempts):
-                released.append(row.id)
-        return released
+        return [
+            row.id
+            for row in rows
+            if owner_dead(row.lease_owner, host, dead) and _give_back(conn, row, now, max_attempts)
+        ]
 
     return store.run(work)
 

@@ -67,6 +67,11 @@ def _finish_if_done(conn: Connection, regrade_id: str, now: float) -> None:
         )
 
 
+def _died_message(attempts: int) -> str:
+    """Why a job failed when the grading process died on every attempt."""
+    return f"grading stopped {attempts} times without a result (the grading process died)"
+
+
 def _expire(conn: Connection, now: float, max_attempts: int) -> None:
     """Jobs whose last attempt's worker died (lease expired, no attempts left) fail; their regrade may be done."""
     used_up = sa.and_(
@@ -83,7 +88,7 @@ def _expire(conn: Connection, now: float, max_attempts: int) -> None:
                 lease_owner=None,
                 lease_expires_at=None,
                 updated_at=now,
-                message=f"grading stopped {max_attempts} times without a result (the grading process died)",
+                message=_died_message(max_attempts),
             )
         )
         _finish_if_done(conn, row.regrade_id, now)
@@ -260,10 +265,7 @@ def release(store: Store, pids: set[int] | None, *, max_attempts: int, host: str
         ).all()
         released = []
         for row in rows:
-            found = leases.owner_process(row.lease_owner)
-            if found is None or found[0] != host:
-                continue
-            if not (found[1] in pids if pids is not None else not leases.process_alive(found[1])):
+            if not leases.owner_dead(row.lease_owner, host, pids):
                 continue
             last = row.attempts >= max_attempts
             held = sa.and_(
@@ -272,11 +274,7 @@ def release(store: Store, pids: set[int] | None, *, max_attempts: int, host: str
                 _j.lease_owner == row.lease_owner,
                 _j.status == RUNNING,
             )
-            message = (
-                f"grading stopped {row.attempts} times without a result (the grading process died)"
-                if last
-                else "the grading process died; graded again"
-            )
+            message = _died_message(row.attempts) if last else "the grading process died; graded again"
             changed = conn.execute(
                 sa.update(regrade_results)
                 .where(held)

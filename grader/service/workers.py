@@ -118,8 +118,7 @@ def release_dead_worker(settings: Settings, pid: int, store: Store | None = None
     own = store is None
     store = store or open_store(settings, upgrade=False, pool_size=1)
     try:
-        released = leases.release_process(store, pid, max_attempts=settings.max_attempts)
-        regrading = regrade_jobs.release(store, {pid}, max_attempts=settings.max_attempts)
+        released, regrading = _give_back(settings, store, pid)
     finally:
         if own:
             store.dispose()
@@ -129,16 +128,27 @@ def release_dead_worker(settings: Settings, pid: int, store: Store | None = None
     return released + regrading
 
 
+def _give_back(settings: Settings, store: Store, pid: int | None) -> tuple[list[str], list[str]]:
+    """Give back at once every lease, on a submission or a regrade job, held by process ``pid`` of this
+    machine (None: by its processes found gone). Returns the submissions and the regrade jobs given back."""
+    attempts = settings.max_attempts
+    if pid is None:
+        released = leases.release_dead_here(store, max_attempts=attempts)
+    else:
+        released = leases.release_process(store, pid, max_attempts=attempts)
+    return released, regrade_jobs.release(store, None if pid is None else {pid}, max_attempts=attempts)
+
+
 def release_dead_here(settings: Settings, store: Store) -> None:
     """At a worker's start: give back the leases (submissions' and regrade jobs') of this machine's worker
     processes that are gone."""
     try:
-        released = leases.release_dead_here(store, max_attempts=settings.max_attempts)
-        released += regrade_jobs.release(store, None, max_attempts=settings.max_attempts)
+        released, regrading = _give_back(settings, store, None)
     except StoreUnavailable:
         return  # their leases simply expire
-    if released:
-        log.warning("gave back %d jobs of worker processes that died here: %s", len(released), ", ".join(released))
+    if released or regrading:
+        jobs = [*released, *regrading]
+        log.warning("gave back %d jobs of worker processes that died here: %s", len(jobs), ", ".join(jobs))
 
 
 class Heartbeat:
@@ -449,8 +459,7 @@ def run_embedded_worker(settings: Settings, concurrency: int, *, gpu: bool = Fal
     finally:
         workers.stop(timeout_s=STOP_WAIT_S)
         try:  # a job still being graded is given back, to be graded again at once by another worker
-            leases.release_process(store, os.getpid(), max_attempts=settings.max_attempts)
-            regrade_jobs.release(store, {os.getpid()}, max_attempts=settings.max_attempts)
+            _give_back(settings, store, os.getpid())
         except StoreUnavailable:
             log.warning("could not give back the jobs in progress; they are graded again when their leases expire")
         release()

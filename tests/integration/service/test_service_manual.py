@@ -266,9 +266,9 @@ def test_the_cli_lists_shows_and_grades(service: dict[str, Any]) -> None:
     criterion with a message and exit code 2, changing nothing?"""
     env = {**os.environ, **settings_env(service["settings"])}
 
-    def grader(*args: str) -> subprocess.CompletedProcess[str]:
+    def grader(*args: str, command: str = "manual") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "grader", "manual", *args], cwd=REPO, env=env, capture_output=True, text=True
+            [sys.executable, "-m", "grader", command, *args], cwd=REPO, env=env, capture_output=True, text=True
         )
 
     sid = service["ids"]["alice"]
@@ -287,13 +287,7 @@ def test_the_cli_lists_shows_and_grades(service: dict[str, Any]) -> None:
         "total 4/7 (provisional: 1 answer to grade)"
     )
     assert "[x] 1. Names the baseline (1)" in grader("show", sid).stdout
-    exported = subprocess.run(
-        [sys.executable, "-m", "grader", "gradebook", "export", "--format", "canvas"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    exported = grader("export", "--format", "canvas", command="gradebook")
     assert exported.returncode == 0 and exported.stdout.startswith("Student,")  # the CSV itself stays plain
     assert exported.stderr.strip() == (
         "warning: 2 scores are provisional: 3 answers still to grade by hand count 0 for now "
